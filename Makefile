@@ -1,0 +1,31 @@
+# potlab: two commands for a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Install torch first from its exact pin (CPU build), then the rest; re-run only when
+# the requirement files change, so `make setup` is idempotent and fast.
+$(STAMP): $(BIN)/python requirements.txt pyproject.toml
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/potlab demo --out runs/demo
+
+test: setup
+	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) runs
