@@ -1,0 +1,56 @@
+"""Shared radial pieces: cutoff envelopes, radial bases, species lookup."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class CosineCutoff(nn.Module):
+    """f(r) = 0.5 (cos(pi r / r_c) + 1) for r < r_c, else 0 (Behler)."""
+
+    def __init__(self, cutoff: float):
+        super().__init__()
+        self.cutoff = float(cutoff)
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:  # [n_edges] -> [n_edges]
+        f = 0.5 * (torch.cos(math.pi * r / self.cutoff) + 1.0)
+        return f * (r < self.cutoff).to(r.dtype)
+
+
+class GaussianBasis(nn.Module):
+    """exp(-gamma (r - mu_k)^2) on ``num`` centres in [0, cutoff] (SchNet eq. 5)."""
+
+    def __init__(self, cutoff: float, num: int = 32):
+        super().__init__()
+        centers = torch.linspace(0.0, cutoff, num)
+        self.register_buffer("centers", centers)
+        self.gamma = 0.5 / float(centers[1] - centers[0]) ** 2
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:  # [n_edges] -> [n_edges, num]
+        return torch.exp(-self.gamma * (r[:, None] - self.centers.to(r.dtype)) ** 2)
+
+
+class SpeciesIndex(nn.Module):
+    """Maps atomic numbers to 0..n_elements-1; an unknown element raises naming it."""
+
+    def __init__(self, elements: list[int]):
+        super().__init__()
+        table = torch.full((119,), -1, dtype=torch.int64)
+        table[torch.tensor(elements, dtype=torch.int64)] = torch.arange(len(elements))
+        self.register_buffer("table", table)
+        self.elements = list(elements)
+
+    def forward(self, species: torch.Tensor) -> torch.Tensor:
+        idx = self.table[species]
+        if bool((idx < 0).any()):
+            bad = sorted(set(species[idx < 0].tolist()))
+            raise ValueError(f"element(s) Z={bad} not in the model's elements {self.elements}")
+        return idx
+
+
+def shifted_softplus(x: torch.Tensor) -> torch.Tensor:
+    """ssp(x) = ln(0.5 e^x + 0.5) (SchNet)."""
+    return nn.functional.softplus(x) - math.log(2.0)

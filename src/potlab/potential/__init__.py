@@ -1,0 +1,7 @@
+"""A trained potential: E = sum_i (E0[Z_i] + shift + scale * model_i); F = -dE/dR; stress
+from the strain derivative. Save/load and the ASE calculator live here."""
+
+from potlab.potential.calculator import PotentialCalculator
+from potlab.potential.potential import Potential, load
+
+__all__ = ["Potential", "PotentialCalculator", "load"]

@@ -1,0 +1,175 @@
+"""Potential: per-element reference energies + a registered model, with autograd forces
+and stress, saved as one file and loaded back through the registry."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from potlab.graph import GraphBatch, build_graph
+from potlab.models import build_model
+
+FORMAT = "potlab-potential/1"
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class Potential(nn.Module):
+    """Total energy of a frame (eV) = sum over atoms of E0[Z_i] + shift + scale * model_i.
+
+    ``e0`` maps atomic number -> eV; ``shift`` (eV/atom) and ``scale`` (eV) put the model's
+    output on the scale of the training data (mean residual per-atom energy, RMS force).
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        model_params: dict[str, Any],
+        elements: list[int],
+        e0: dict[int, float] | None = None,
+        shift: float = 0.0,
+        scale: float = 1.0,
+        avg_num_neighbors: float = 10.0,
+    ):
+        super().__init__()
+        self.model_name = model_name
+        self.elements = sorted(int(z) for z in elements)
+        self.avg_num_neighbors = float(avg_num_neighbors)
+        self.model = build_model(model_name, model_params, self.elements, self.avg_num_neighbors)
+        self.model_params = self.model.config.model_dump()
+        table = torch.zeros(119, dtype=torch.float64)
+        for z, e in (e0 or {}).items():
+            table[int(z)] = float(e)
+        self.register_buffer("e0_table", table)
+        self.register_buffer("shift", torch.tensor(float(shift), dtype=torch.float64))
+        self.register_buffer("scale", torch.tensor(float(scale), dtype=torch.float64))
+        self.metadata: dict[str, Any] = {}
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.model.cutoff)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def e0(self) -> dict[int, float]:
+        return {z: float(self.e0_table[z]) for z in self.elements}
+
+    def graph(self, frames) -> GraphBatch:
+        """Neighbour graph of ASE frames at this potential's cutoff and dtype."""
+        return build_graph(frames, self.cutoff, dtype=self.dtype).to(self.e0_table.device)
+
+    def forward(
+        self,
+        batch: GraphBatch,
+        forces: bool = True,
+        stress: bool = False,
+        training: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """Energies [n_frames] (eV), forces [n_atoms, 3] (eV/A), stress [n_frames, 3, 3]
+        (eV/A^3, zero for non-periodic frames), node_energy [n_atoms] (eV).
+
+        ``training=True`` keeps the graph of the derivatives for a loss on forces.
+        """
+        dtype = self.dtype
+        batch = batch.to(dtype=dtype)
+        positions = batch.positions.detach().requires_grad_(forces or stress)
+        cell = batch.cell
+        inputs = [positions]
+        if stress:
+            displacement = torch.zeros(
+                (batch.num_graphs, 3, 3), dtype=dtype, device=positions.device, requires_grad=True
+            )
+            sym = 0.5 * (displacement + displacement.transpose(1, 2))  # [n_frames, 3, 3]
+            positions = positions + torch.einsum("ni,nij->nj", positions, sym[batch.batch])
+            cell = cell + torch.bmm(cell, sym)
+            inputs.append(displacement)
+        graph = batch.with_geometry(positions, cell)
+        model_e = self.model(graph)  # [n_atoms]
+        node_e = (
+            self.e0_table[batch.species].to(dtype)
+            + self.shift.to(dtype)
+            + self.scale.to(dtype) * model_e
+        )
+        energy = torch.zeros(batch.num_graphs, dtype=dtype, device=node_e.device)
+        energy = energy.index_add(0, batch.batch, node_e)
+        out = {"energy": energy, "node_energy": node_e}
+        if forces or stress:
+            grads = torch.autograd.grad(
+                energy.sum(), inputs, create_graph=training, retain_graph=training
+            )
+            if forces:
+                out["forces"] = -grads[0]
+            if stress:
+                volume = torch.linalg.det(batch.cell).abs()  # [n_frames]
+                safe = torch.where(volume > 0, volume, torch.ones_like(volume))
+                s = grads[1] / safe[:, None, None]
+                out["stress"] = torch.where((volume > 0)[:, None, None], s, torch.zeros_like(s))
+        return out
+
+    def calculator(self, **kwargs):
+        """This potential as an ASE calculator."""
+        from potlab.potential.calculator import PotentialCalculator
+
+        return PotentialCalculator(self, **kwargs)
+
+    # ---- persistence -------------------------------------------------------------
+    def spec(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "model_name": self.model_name,
+            "model_params": self.model_params,
+            "elements": self.elements,
+            "avg_num_neighbors": self.avg_num_neighbors,
+            "e0": {int(z): float(e) for z, e in self.e0.items()},
+            "shift": float(self.shift),
+            "scale": float(self.scale),
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "Potential":
+        pot = cls(
+            spec["model_name"], spec["model_params"], spec["elements"], e0=spec["e0"],
+            shift=spec["shift"], scale=spec["scale"], avg_num_neighbors=spec["avg_num_neighbors"],
+        )
+        return pot.to(_DTYPES[spec.get("dtype", "float64")])
+
+    def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+        """Write spec + weights atomically (temp file, then rename)."""
+        path = Path(path)
+        state = {
+            "spec": self.spec(),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+            "metadata": {**self.metadata, **(metadata or {})},
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        return path
+
+
+def load(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None) -> Potential:
+    """Load a potential saved by :meth:`Potential.save` (or a training checkpoint, whose
+    ``potential`` entry has the same layout). ``dtype`` is "float32" or "float64"."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such model file")
+    state = torch.load(path, map_location=device, weights_only=True)
+    if "potential" in state:  # a training checkpoint
+        state = state["potential"]
+    if "spec" not in state or state["spec"].get("format") != FORMAT:
+        raise ValueError(f"{path}: not a potlab potential (missing 'spec' / format {FORMAT})")
+    pot = Potential.from_spec(state["spec"])
+    pot.load_state_dict(state["state_dict"])
+    pot.metadata = dict(state.get("metadata", {}))
+    if dtype is not None:
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+        pot = pot.to(_DTYPES[dtype])
+    return pot.to(device).eval()
