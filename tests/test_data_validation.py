@@ -209,3 +209,11 @@ def test_data_error_is_value_error_and_pickles():
         err.field,
         str(err),
     )
+
+
+def test_non_numeric_energy(tmp_path):
+    bad = "2\n" + HEADER.format(energy="unconverged") + "\nH 0 0 0 0 0 0\nH 0 0 0.74 0 0 0\n"
+    path = xyz_with_bad_frame_2(tmp_path, bad)
+    err = read_error(path)
+    assert_located(err, path, 2, REF_ENERGY_KEY)
+    assert "unconverged" in str(err)

@@ -172,12 +172,14 @@ def _label(
         atoms.info.pop(key, None)
     atoms.arrays.pop(REF_FORCES_KEY, None)
     if energy is not None:
-        e = np.asarray(energy, dtype=float)
+        e = _as_float_array(energy, path, source_index, REF_ENERGY_KEY, group)
         atoms.info[REF_ENERGY_KEY] = float(e.reshape(-1)[0]) if e.size == 1 else e
     if forces is not None:
         # Assigned directly (not set_array) so that a wrong shape reaches validation,
         # which reports it with file, frame and field.
-        atoms.arrays[REF_FORCES_KEY] = np.array(forces, dtype=float)
+        atoms.arrays[REF_FORCES_KEY] = _as_float_array(
+            forces, path, source_index, REF_FORCES_KEY, group
+        )
     if stress is not None:
         atoms.info[REF_STRESS_KEY] = _as_voigt(stress, path, source_index, REF_STRESS_KEY)
     atoms.info[CONFIG_TYPE_KEY] = (
@@ -188,6 +190,15 @@ def _label(
     if group is not None:
         atoms.info[SOURCE_GROUP_KEY] = group
     return atoms
+
+
+def _as_float_array(value: Any, path: Path, frame: int, field: str, group: str | None):
+    try:
+        return np.array(value, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise DataError(
+            path, f"not a number: {value!r}", frame=frame, field=field, group=group
+        ) from err
 
 
 def _to_str(value: Any) -> str:

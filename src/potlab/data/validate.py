@@ -76,10 +76,14 @@ def _check_structure(atoms: Atoms, allowed: set[int] | None, fail) -> None:
     if n == 0:
         fail("numbers", "frame has zero atoms")
     numbers = atoms.numbers
-    for i, z in enumerate(numbers):
-        if z <= 0 or z > _MAX_Z:
-            fail("numbers", f"unknown element (symbol 'X', atomic number {z}) at atom {i}")
-        if allowed is not None and z not in allowed:
+    unknown = np.flatnonzero((numbers <= 0) | (numbers > _MAX_Z))
+    if unknown.size:
+        i = int(unknown[0])
+        fail("numbers", f"unknown element (symbol 'X', atomic number {numbers[i]}) at atom {i}")
+    if allowed is not None:
+        outside = np.flatnonzero(~np.isin(numbers, list(allowed)))
+        if outside.size:
+            i, z = int(outside[0]), int(numbers[outside[0]])
             allowed_symbols = ", ".join(chemical_symbols[a] for a in sorted(allowed))
             fail(
                 "numbers",
