@@ -2,6 +2,6 @@
 from the strain derivative. Save/load and the ASE calculator live here."""
 
 from potlab.potential.calculator import PotentialCalculator
-from potlab.potential.potential import Potential, load
+from potlab.potential.potential import Potential, load, predict, predict_graphs
 
-__all__ = ["Potential", "PotentialCalculator", "load"]
+__all__ = ["Potential", "PotentialCalculator", "load", "predict", "predict_graphs"]

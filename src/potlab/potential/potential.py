@@ -173,3 +173,40 @@ def load(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None)
             raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
         pot = pot.to(_DTYPES[dtype])
     return pot.to(device).eval()
+
+
+def predict(
+    potential: Potential, frames, batch_size: int = 16, stress: bool = False
+) -> dict[str, "np.ndarray"]:
+    """Evaluate ``potential`` on ASE frames in batches.
+
+    Returns energy [n_frames] (eV), forces [sum n_atoms, 3] (eV/A, frames concatenated),
+    n_atoms [n_frames] and, with ``stress=True``, stress [n_frames, 3, 3] (eV/A^3).
+    """
+    graphs = [potential.graph([a]) for a in frames]
+    return predict_graphs(potential, graphs, batch_size, stress)
+
+
+def predict_graphs(potential: Potential, graphs, batch_size: int = 16, stress: bool = False):
+    """As :func:`predict` on precomputed one-frame graphs."""
+    import numpy as np
+
+    from potlab.graph import collate
+
+    energy, forces, stresses, n_atoms = [], [], [], []
+    for k in range(0, len(graphs), batch_size):
+        batch = collate(graphs[k : k + batch_size])
+        out = potential(batch, forces=True, stress=stress)
+        energy.append(out["energy"].detach().double().cpu().numpy())
+        forces.append(out["forces"].detach().double().cpu().numpy())
+        n_atoms.append(batch.n_atoms.numpy())
+        if stress:
+            stresses.append(out["stress"].detach().double().cpu().numpy())
+    res = {
+        "energy": np.concatenate(energy) if energy else np.zeros(0),
+        "forces": np.concatenate(forces) if forces else np.zeros((0, 3)),
+        "n_atoms": np.concatenate(n_atoms) if n_atoms else np.zeros(0, dtype=int),
+    }
+    if stress:
+        res["stress"] = np.concatenate(stresses) if stresses else np.zeros((0, 3, 3))
+    return res

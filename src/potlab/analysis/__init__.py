@@ -1,0 +1,1 @@
+"""Analysis of potentials and trajectories. Each function states its units."""

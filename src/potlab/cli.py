@@ -1,0 +1,126 @@
+"""The ``potlab`` command: thin argument parsing over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _cmd_train(args) -> int:
+    from potlab.train import load_config, train
+
+    cfg = load_config(args.config)
+    if args.out:
+        cfg.out = args.out
+    res = train(cfg)
+    print(json.dumps(res.metrics, indent=1))
+    print(f"model: {res.out / 'model.pt'}  (stopped: {res.stop_reason}, best epoch {res.best_epoch})")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    import potlab
+    from potlab.analysis.errors import evaluate
+    from potlab.data import read_frames
+    from potlab.report.plots import parity_plot
+
+    pot = potlab.load(args.model, dtype=args.dtype)
+    frames = read_frames(args.data, energy_key=args.energy_key, forces_key=args.forces_key)
+    metrics, arrays = evaluate(pot, frames, batch_size=args.batch_size)
+    out = Path(args.out) if args.out else Path(args.model).parent
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.data).stem
+    png = parity_plot(arrays, out / f"parity_{stem}.png", title=f"{Path(args.model)} on {stem}",
+                      metrics=metrics["overall"])
+    result = {**metrics["overall"], "subsets": {k: v for k, v in metrics.items() if k != "overall"},
+              "model": str(args.model), "data": str(args.data), "parity_plot": str(png)}
+    (out / f"eval_{stem}.json").write_text(json.dumps(result, indent=1))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(_metrics_table(metrics))
+        print(f"parity plot: {png}")
+    return 0
+
+
+def _metrics_table(metrics: dict) -> str:
+    head = f"{'subset':<20}{'frames':>7}{'E MAE':>10}{'E RMSE':>10}{'F MAE':>10}{'F RMSE':>10}{'F R2':>9}"
+    lines = [head, f"{'':<20}{'':>7}{'meV/at':>10}{'meV/at':>10}{'meV/A':>10}{'meV/A':>10}{'':>9}"]
+    for name, m in metrics.items():
+        lines.append(
+            f"{name:<20}{m['n_frames']:>7}{m['energy_mae_mev_per_atom']:>10.2f}"
+            f"{m['energy_rmse_mev_per_atom']:>10.2f}{m.get('forces_mae_mev_per_a', float('nan')):>10.1f}"
+            f"{m.get('forces_rmse_mev_per_a', float('nan')):>10.1f}{m.get('forces_r2', float('nan')):>9.4f}"
+        )
+    return "\n".join(lines)
+
+
+def _cmd_models(args) -> int:
+    from potlab.models import available
+
+    for name, cls in available().items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"{name}\t{doc}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from potlab.studies.default import run_default_study
+
+    report = run_default_study(args.out, max_time=args.max_time)
+    print(report.read_text())
+    print(f"report: {report}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="potlab", description="Train MLIPs and judge them by their MD.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train (or resume) a potential from a YAML config")
+    t.add_argument("config")
+    t.add_argument("--out", help="run directory (overrides 'out' in the config)")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="errors of a trained potential on labelled frames")
+    e.add_argument("model")
+    e.add_argument("data")
+    e.add_argument("--energy-key", default="REF_energy")
+    e.add_argument("--forces-key", default="REF_forces")
+    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    e.add_argument("--out", help="where to write the JSON and parity plot (default: model's dir)")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=_cmd_eval)
+
+    m = sub.add_parser("models", help="list registered architectures")
+    m.set_defaults(func=_cmd_models)
+
+    d = sub.add_parser("demo", help="run the bundled default study")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--max-time", type=float, default=None, help="seconds of training per model")
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from potlab.data import DataError
+    from potlab.train.config import ConfigError
+
+    try:
+        return int(args.func(args) or 0)
+    except (DataError, ConfigError, FileNotFoundError, KeyError, ValueError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"potlab {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reports for people: plots (PNG) and Markdown summaries."""

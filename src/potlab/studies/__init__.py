@@ -1,0 +1,1 @@
+"""Declarative studies: a YAML file -> training runs -> evaluation -> report."""

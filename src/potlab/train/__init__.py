@@ -1,0 +1,6 @@
+"""Training: config, loss, EMA, checkpoints and the Trainer loop."""
+
+from potlab.train.config import ConfigError, TrainConfig, load_config, parse_config
+from potlab.train.trainer import Trainer, TrainResult, train
+
+__all__ = ["ConfigError", "TrainConfig", "TrainResult", "Trainer", "load_config", "parse_config", "train"]

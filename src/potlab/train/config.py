@@ -1,0 +1,159 @@
+"""Training configuration: a YAML file validated by pydantic. Unknown keys are errors that
+name the key (``training.lerning_rate: Extra inputs are not permitted``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OutlierConfig(_Strict):
+    threshold: float = 8.0  # robust z-score (median / MAD)
+    drop: bool = False
+
+
+class DataConfig(_Strict):
+    train: str | list[str]
+    valid: str | list[str] | None = None
+    test: str | list[str] | None = None
+    energy_key: str = "REF_energy"
+    forces_key: str = "REF_forces"
+    stress_key: str = "REF_stress"
+    config_type_key: str = "config_type"
+    split: Literal["random", "subset", "file"] = "random"
+    valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    valid_subsets: list[str] = []
+    split_file: str | None = None
+    subset_weights: dict[str, float] = {}
+    e0: Literal["auto", "isolated", "fit"] | dict[str, float] = "auto"
+    outliers: OutlierConfig | None = None
+
+    @model_validator(mode="after")
+    def _split_needs(self):
+        if self.split == "file" and not self.split_file:
+            raise ValueError("data.split_file is required when data.split is 'file'")
+        if self.split == "subset" and not self.valid_subsets:
+            raise ValueError("data.valid_subsets is required when data.split is 'subset'")
+        return self
+
+
+class TrainingConfig(_Strict):
+    seed: int = 0
+    max_time: float | None = None  # seconds of wall clock (summed over resumes)
+    max_epochs: int = 1000
+    batch_size: int = 4
+    valid_batch_size: int = 16
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    energy_weight: float = 1.0
+    forces_weight: float = 100.0
+    stress_weight: float = 0.0
+    beta: float | None = Field(None, ge=0.0, le=1.0)  # seed 004: (1-beta) E + beta F
+    energy_loss: Literal["per_atom", "total"] = "per_atom"
+    scheduler_patience: int = 5  # epochs without improvement before the LR drops
+    scheduler_factor: float = 0.8
+    min_lr: float = 1e-6
+    ema_decay: float | None = 0.99
+    clip_grad: float | None = 10.0
+    early_stopping_patience: int | None = 50
+    dtype: Literal["float32", "float64"] = "float32"
+    threads: int | None = None
+
+    @model_validator(mode="after")
+    def _beta(self):
+        if self.beta is not None:
+            self.energy_weight = 1.0 - self.beta
+            self.forces_weight = self.beta
+        return self
+
+
+class ModelSection(BaseModel):
+    """``name`` plus the architecture's own hyper-parameters (validated by its Config)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v):
+        from potlab.models import available
+
+        if v not in available():
+            raise ValueError(f"unknown architecture {v!r}; available: {', '.join(available())}")
+        return v
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class TrainConfig(_Strict):
+    data: DataConfig
+    model: ModelSection
+    training: TrainingConfig = TrainingConfig()
+    out: str = "runs/train"
+
+    @model_validator(mode="after")
+    def _model_params(self):
+        from potlab.models.registry import model_config
+
+        model_config(self.model.name, self.model.params())  # raises naming model.<key>
+        return self
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the file and the key."""
+
+
+def _format(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"] if not str(x).startswith("function-after"))
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {loc or '<top>'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> TrainConfig:
+    """Validate a config dict; relative data paths are resolved against ``base``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        cfg = TrainConfig(**raw)
+    except ValidationError as err:
+        raise ConfigError(_format(err, source)) from None
+    except ValueError as err:  # from the model's own Config
+        raise ConfigError(f"{source}: {err}") from None
+    if base is not None:
+        d = cfg.data
+
+        def res(p):
+            if p is None:
+                return None
+            if isinstance(p, list):
+                return [res(x) for x in p]
+            q = Path(p)
+            return str(q if q.is_absolute() else (base / q))
+
+        d.train, d.valid, d.test, d.split_file = res(d.train), res(d.valid), res(d.test), res(d.split_file)
+    return cfg
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a YAML training config. Paths in ``data`` are relative to the
+    current directory (as for MACE's and NequIP's command lines)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    return parse_config(raw, source=str(path))

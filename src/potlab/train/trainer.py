@@ -1,0 +1,411 @@
+"""Trainer: one loop for every architecture.
+
+Adam/AdamW, ReduceLROnPlateau, EMA, gradient clipping, early stopping, a wall-clock
+budget, the best-validation model (EMA weights) as ``model.pt``, an atomic checkpoint
+after every epoch, and resume from it with the same numbers as an uninterrupted run (the
+batch order of epoch k depends only on (seed, k)).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from ase import Atoms
+
+from potlab import data as pdata
+from potlab.analysis.errors import parity_metrics
+from potlab.graph import GraphBatch, build_graph, collate
+from potlab.potential import Potential
+from potlab.progress import progress
+from potlab.train.checkpoint import load_checkpoint, save_atomic, write_text_atomic
+from potlab.train.config import ConfigError, TrainConfig
+from potlab.train.ema import EMA
+from potlab.train.loss import weighted_loss
+
+log = logging.getLogger("potlab.train")
+
+METRIC_FIELDS = [
+    "epoch", "step", "time_s", "lr", "train_loss", "valid_loss",
+    "valid_energy_mae_mev_per_atom", "valid_forces_mae_mev_per_a", "best",
+]
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class Prepared:
+    """Frames turned into graphs and label tensors, ready for batching."""
+
+    frames: list[Atoms]
+    graphs: list[GraphBatch]
+    energy: torch.Tensor  # [n_frames] eV
+    forces: list[torch.Tensor]  # per frame [n_i, 3] eV/A
+    stress: torch.Tensor  # [n_frames, 3, 3] eV/A^3
+    has_stress: torch.Tensor  # [n_frames] bool
+    weight: torch.Tensor  # [n_frames]
+
+    def batch(self, idx) -> tuple[GraphBatch, dict[str, torch.Tensor]]:
+        g = collate([self.graphs[i] for i in idx])
+        ref = {
+            "energy": self.energy[idx],
+            "forces": torch.cat([self.forces[i] for i in idx]),
+            "stress": self.stress[idx],
+            "has_stress": self.has_stress[idx],
+            "weight": self.weight[idx],
+            "n_atoms": g.n_atoms,
+            "batch": g.batch,
+        }
+        return g, ref
+
+
+def prepare(frames: list[Atoms], cutoff: float, dtype: torch.dtype, weights: np.ndarray) -> Prepared:
+    """Neighbour graphs (computed once: training frames do not move) and labels."""
+    from ase.stress import voigt_6_to_full_3x3_stress
+
+    graphs = [build_graph([a], cutoff, dtype) for a in frames]
+    stress = np.zeros((len(frames), 3, 3))
+    has = np.zeros(len(frames), dtype=bool)
+    for k, a in enumerate(frames):
+        s = a.info.get(pdata.REF_STRESS_KEY)
+        if s is not None:
+            stress[k] = voigt_6_to_full_3x3_stress(np.asarray(s))
+            has[k] = True
+    return Prepared(
+        frames=frames,
+        graphs=graphs,
+        energy=torch.tensor([a.info[pdata.REF_ENERGY_KEY] for a in frames], dtype=dtype),
+        forces=[torch.as_tensor(a.arrays[pdata.REF_FORCES_KEY], dtype=dtype) for a in frames],
+        stress=torch.as_tensor(stress, dtype=dtype),
+        has_stress=torch.as_tensor(has),
+        weight=torch.as_tensor(np.asarray(weights, dtype=float), dtype=dtype),
+    )
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    epochs: int
+    best_epoch: int
+    best_valid_loss: float
+    stop_reason: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_all(paths, d) -> list[Atoms]:
+    paths = [paths] if isinstance(paths, str) else list(paths or [])
+    frames: list[Atoms] = []
+    for p in paths:
+        frames.extend(
+            pdata.read_frames(
+                p, energy_key=d.energy_key, forces_key=d.forces_key, stress_key=d.stress_key,
+                config_type_key=d.config_type_key,
+            )
+        )
+    return frames
+
+
+class Trainer:
+    """Train the potential a :class:`TrainConfig` describes into ``cfg.out``."""
+
+    def __init__(self, cfg: TrainConfig, out: str | Path | None = None):
+        self.cfg = cfg
+        self.out = Path(out or cfg.out)
+        self.ckpt_path = self.out / "checkpoints" / "last.pt"
+
+    # ---- set-up -----------------------------------------------------------------
+    def _check_resume_config(self) -> None:
+        saved = self.out / "config.yaml"
+        if not saved.exists():
+            return
+        old = yaml.safe_load(saved.read_text())
+        new = self.cfg.model_dump(mode="json")
+        for section in ("data", "model"):
+            if old.get(section) != new.get(section):
+                raise ConfigError(
+                    f"{saved}: the run directory was made with a different '{section}' section; "
+                    f"use a new 'out' directory or restore the config"
+                )
+
+    def _setup_data(self) -> None:
+        d, t = self.cfg.data, self.cfg.training
+        frames = _read_all(d.train, d)
+        self.report: dict[str, Any] = {"n_read": len(frames)}
+        if d.outliers is not None:
+            rep = pdata.screen_outliers(frames, threshold=d.outliers.threshold)
+            write_text_atomic(json.dumps(rep.to_dict(), indent=1), self.out / "outliers.json")
+            self.report["outliers"] = rep.to_dict()
+            if d.outliers.drop and len(rep.indices):
+                frames = pdata.drop_outliers(frames, rep)
+        valid_frames = _read_all(d.valid, d) if d.valid else None
+        split_path = self.out / "split.json"
+        if split_path.exists():
+            split = pdata.Split.load(split_path)
+        elif valid_frames is not None:
+            split = pdata.Split(train=list(range(len(frames))), valid=[], strategy="valid_file", seed=t.seed)
+        elif d.split == "random":
+            split = pdata.random_split(len(frames), valid_fraction=d.valid_fraction, seed=t.seed)
+        elif d.split == "subset":
+            split = pdata.subset_split(frames, valid_subsets=d.valid_subsets)
+        else:
+            split = pdata.split_from_file(d.split_file, len(frames))
+        split.save(split_path)
+        self.split = split
+        train = [frames[i] for i in split.train]
+        valid = valid_frames if valid_frames is not None else [frames[i] for i in split.valid]
+        if not train:
+            raise ConfigError("data.train: no training frames after the split")
+        # E0: given, from isolated atoms, or least squares (seed 004)
+        if isinstance(d.e0, dict):
+            e0fit = pdata.e0_from_dict(d.e0)
+        else:
+            e0fit = pdata.fit_e0(train)
+            if d.e0 == "isolated" and "isolated" not in e0fit.method:
+                raise ConfigError("data.e0: 'isolated' requested but no isolated-atom frames found")
+        write_text_atomic(json.dumps(e0fit.to_dict(), indent=1), self.out / "e0.json")
+        self.e0fit = e0fit
+        self.elements = sorted({int(z) for a in frames + (valid or []) for z in a.numbers} | set(e0fit.energies))
+        weights = pdata.frame_weights(train, d.subset_weights) if d.subset_weights else np.ones(len(train))
+        dtype = _DTYPES[t.dtype]
+        from potlab.models.registry import model_config
+
+        cutoff = model_config(self.cfg.model.name, self.cfg.model.params()).cutoff
+        self.train_data = prepare(train, cutoff, dtype, weights)
+        self.valid_data = prepare(valid, cutoff, dtype, np.ones(len(valid))) if valid else None
+        # data statistics for the model's output scale and shift (as MACE does)
+        e0_sum = pdata.apply_e0(train, e0fit.energies)
+        n = np.array([len(a) for a in train], dtype=float)
+        resid = (self.train_data.energy.double().numpy() - e0_sum) / n
+        fcat = torch.cat(self.train_data.forces).double()
+        self.shift = float(resid.mean())
+        self.scale = float(torch.sqrt((fcat**2).mean())) if fcat.numel() else float(resid.std() or 1.0)
+        if not math.isfinite(self.scale) or self.scale <= 0:
+            self.scale = 1.0
+        n_edges = sum(g.edge_index.shape[1] for g in self.train_data.graphs)
+        self.avg_num_neighbors = n_edges / max(1, sum(g.num_nodes for g in self.train_data.graphs))
+
+    def _setup_model(self) -> None:
+        t = self.cfg.training
+        torch.manual_seed(t.seed)
+        self.potential = Potential(
+            self.cfg.model.name, self.cfg.model.params(), self.elements, e0=self.e0fit.energies,
+            shift=self.shift, scale=self.scale, avg_num_neighbors=self.avg_num_neighbors,
+        ).to(_DTYPES[t.dtype])
+        params = self.potential.parameters()
+        if t.optimizer == "adamw":
+            self.opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+        else:
+            self.opt = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.opt, mode="min", factor=t.scheduler_factor, patience=t.scheduler_patience,
+            min_lr=t.min_lr,
+        )
+        self.ema = EMA(self.potential, t.ema_decay) if t.ema_decay else None
+
+    # ---- evaluation ---------------------------------------------------------------
+    def _loss_kwargs(self) -> dict[str, Any]:
+        t = self.cfg.training
+        return dict(energy_weight=t.energy_weight, forces_weight=t.forces_weight,
+                    stress_weight=t.stress_weight, energy_loss=t.energy_loss)
+
+    def evaluate(self, data: Prepared) -> dict[str, float]:
+        """Loss and parity metrics on prepared data with the current weights."""
+        t = self.cfg.training
+        use_stress = t.stress_weight > 0
+        self.potential.eval()
+        total, count = 0.0, 0
+        e_pred, f_pred = [], []
+        for k in range(0, len(data.graphs), t.valid_batch_size):
+            idx = list(range(k, min(k + t.valid_batch_size, len(data.graphs))))
+            g, ref = data.batch(idx)
+            out = self.potential(g, forces=True, stress=use_stress)
+            loss, _ = weighted_loss({k2: v.detach() for k2, v in out.items()}, ref, **self._loss_kwargs())
+            total += float(loss) * len(idx)
+            count += len(idx)
+            e_pred.append(out["energy"].detach().double().numpy())
+            f_pred.append(out["forces"].detach().double().numpy())
+        n_atoms = np.array([g.num_nodes for g in data.graphs])
+        m = parity_metrics(
+            np.concatenate(e_pred), data.energy.double().numpy(), n_atoms,
+            np.concatenate(f_pred), torch.cat(data.forces).double().numpy(),
+        )
+        m["loss"] = total / max(count, 1)
+        return m
+
+    def _eval_valid(self) -> dict[str, float]:
+        data = self.valid_data if self.valid_data is not None else self.train_data
+        if self.ema is not None:
+            with self.ema.applied():
+                return self.evaluate(data)
+        return self.evaluate(data)
+
+    def _save_best(self, epoch: int, metrics: dict[str, float]) -> None:
+        meta = {"epoch": epoch, "valid": metrics, "config": self.cfg.model_dump(mode="json"),
+                "e0_fit": self.e0fit.to_dict()}
+        if self.ema is not None:
+            with self.ema.applied():
+                self.potential.save(self.out / "model.pt", metadata=meta)
+        else:
+            self.potential.save(self.out / "model.pt", metadata=meta)
+
+    # ---- the loop ------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg, t = self.cfg, self.cfg.training
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._check_resume_config()
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        write_text_atomic(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), self.out / "config.yaml")
+        self._setup_data()
+        self._setup_model()
+
+        state = {"epoch": 0, "step": 0, "elapsed": 0.0, "best_loss": float("inf"),
+                 "best_epoch": -1, "bad_epochs": 0, "stop_reason": None}
+        metrics_path = self.out / "metrics.csv"
+        if self.ckpt_path.exists():
+            ck = load_checkpoint(self.ckpt_path)
+            self.potential.load_state_dict(ck["potential"]["state_dict"])
+            self.opt.load_state_dict(ck["optimizer"])
+            self.sched.load_state_dict(ck["scheduler"])
+            if self.ema is not None and ck.get("ema"):
+                self.ema.load_state_dict(ck["ema"])
+            state.update(ck["state"])
+            log.info("resuming %s at epoch %d", self.out, state["epoch"])
+            _truncate_metrics(metrics_path, state["epoch"])
+        elif metrics_path.exists():
+            metrics_path.unlink()
+
+        n_train = len(self.train_data.graphs)
+        bs = t.batch_size
+        t0 = time.monotonic()
+        elapsed0 = state["elapsed"]
+
+        def elapsed() -> float:
+            return elapsed0 + time.monotonic() - t0
+
+        out_of_time = t.max_time is not None and elapsed() >= t.max_time
+        if state["stop_reason"] is None and out_of_time:
+            state["stop_reason"] = "max_time"
+        bar = progress(total=t.max_epochs, initial=state["epoch"], desc=f"train {cfg.model.name}", unit="epoch")
+        use_stress = t.stress_weight > 0
+        while state["stop_reason"] is None and state["epoch"] < t.max_epochs:
+            epoch = state["epoch"]
+            self.potential.train()
+            order = np.random.default_rng([t.seed, epoch]).permutation(n_train)
+            train_loss, seen = 0.0, 0
+            for k in range(0, n_train, bs):
+                if t.max_time is not None and elapsed() >= t.max_time:
+                    state["stop_reason"] = "max_time"
+                    break
+                idx = order[k : k + bs].tolist()
+                g, ref = self.train_data.batch(idx)
+                out = self.potential(g, forces=True, stress=use_stress, training=True)
+                loss, _ = weighted_loss(out, ref, **self._loss_kwargs())
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite training loss at epoch {epoch}, step {state['step']}")
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if t.clip_grad:
+                    torch.nn.utils.clip_grad_norm_(self.potential.parameters(), t.clip_grad)
+                self.opt.step()
+                if self.ema is not None:
+                    self.ema.update()
+                train_loss += float(loss.detach()) * len(idx)
+                seen += len(idx)
+                state["step"] += 1
+            if seen == 0:
+                break
+            vm = self._eval_valid()
+            self.sched.step(vm["loss"])
+            improved = vm["loss"] < state["best_loss"]
+            if improved:
+                state["best_loss"], state["best_epoch"], state["bad_epochs"] = vm["loss"], epoch, 0
+                self._save_best(epoch, vm)
+            else:
+                state["bad_epochs"] += 1
+            if t.early_stopping_patience and state["bad_epochs"] >= t.early_stopping_patience:
+                state["stop_reason"] = "early_stopping"
+            state["epoch"] = epoch + 1
+            if state["stop_reason"] is None and state["epoch"] >= t.max_epochs:
+                state["stop_reason"] = "max_epochs"
+            state["elapsed"] = elapsed()
+            row = {
+                "epoch": epoch, "step": state["step"], "time_s": round(state["elapsed"], 2),
+                "lr": self.opt.param_groups[0]["lr"], "train_loss": train_loss / seen,
+                "valid_loss": vm["loss"],
+                "valid_energy_mae_mev_per_atom": vm["energy_mae_mev_per_atom"],
+                "valid_forces_mae_mev_per_a": vm.get("forces_mae_mev_per_a", float("nan")),
+                "best": int(improved),
+            }
+            self._checkpoint(state)
+            _append_metrics(metrics_path, row)
+            bar.update(1)
+            bar.set_postfix(loss=f"{vm['loss']:.3g}", F_mae=f"{row['valid_forces_mae_mev_per_a']:.1f}meV/A")
+        bar.close()
+        if state["stop_reason"] is None:
+            state["stop_reason"] = "max_epochs"
+        state["elapsed"] = elapsed()
+        self._checkpoint(state)
+        if not (self.out / "model.pt").exists():  # budget ran out before one epoch finished
+            self._save_best(state["epoch"], self._eval_valid())
+        summary = {
+            "epochs": state["epoch"], "steps": state["step"], "best_epoch": state["best_epoch"],
+            "best_valid_loss": state["best_loss"], "stop_reason": state["stop_reason"],
+            "elapsed_s": state["elapsed"], "n_train": n_train,
+            "n_valid": 0 if self.valid_data is None else len(self.valid_data.graphs),
+            "e0_method": self.e0fit.method, "shift": self.shift, "scale": self.scale,
+            "avg_num_neighbors": self.avg_num_neighbors,
+        }
+        write_text_atomic(json.dumps(summary, indent=1), self.out / "summary.json")
+        return TrainResult(self.out, state["epoch"], state["best_epoch"], state["best_loss"],
+                           state["stop_reason"], summary)
+
+    def _checkpoint(self, state: dict[str, Any]) -> None:
+        save_atomic(
+            {
+                "potential": {"spec": self.potential.spec(),
+                              "state_dict": self.potential.state_dict()},
+                "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "state": dict(state),
+            },
+            self.ckpt_path,
+        )
+
+
+def _append_metrics(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=METRIC_FIELDS)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+        fh.flush()
+
+
+def _truncate_metrics(path: Path, next_epoch: int) -> None:
+    """Drop rows a killed run wrote after its last checkpoint (epoch >= next_epoch)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < next_epoch]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=METRIC_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
+def train(cfg: TrainConfig, out: str | Path | None = None) -> TrainResult:
+    """Train (or resume) the run ``cfg`` describes."""
+    return Trainer(cfg, out).run()
