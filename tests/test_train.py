@@ -71,7 +71,7 @@ def test_minimal_config_trains_and_evaluates(tmp_path, train_xyz):
     r = _run(["eval", str(run / "model.pt"), str(train_xyz), "--energy-key", "REF_energy",
               "--forces-key", "REF_forces", "--json"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    m = json.loads(r.stdout.strip().splitlines()[-1])
+    m = json.loads(r.stdout)  # stdout is exactly one JSON object
     for key in ("energy_mae_mev_per_atom", "forces_mae_mev_per_a", "forces_r2", "subsets"):
         assert key in m
     assert np.isfinite(m["forces_mae_mev_per_a"]) and m["forces_r2"] <= 1.0

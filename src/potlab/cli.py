@@ -16,6 +16,9 @@ def _cmd_train(args) -> int:
     if args.out:
         cfg.out = args.out
     res = train(cfg)
+    from potlab.data import e0_from_dict
+
+    print(e0_from_dict(json.loads((res.out / "e0.json").read_text())).table())
     print(json.dumps(res.metrics, indent=1))
     print(f"model: {res.out / 'model.pt'}  (stopped: {res.stop_reason}, best epoch {res.best_epoch})")
     return 0

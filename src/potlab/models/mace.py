@@ -9,11 +9,18 @@ later tools hand the identical weights to mace-torch's own calculator.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import warnings
 
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # e3nn constants under torch>=2.6
 
-import mace.modules  # noqa: E402  (import mace before e3nn, see module docstring)
+# mace prints a notice about optional cuequivariance to stdout at import; keep stdout clean
+# (``potlab eval --json`` prints one JSON object there). Import mace before e3nn.
+with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import mace.modules  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from e3nn import o3  # noqa: E402
@@ -51,7 +58,13 @@ class MACE(nn.Module):
             f"{config.num_channels}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(config.max_L + 1)
         )
         block = mace.modules.interaction_classes["RealAgnosticResidualInteractionBlock"]
-        self.mace = mace.modules.MACE(
+        with warnings.catch_warnings():  # e3nn's TorchScript code generation is noisy
+            warnings.simplefilter("ignore")
+            self.mace = self._build(config, elements, avg_num_neighbors, hidden, block)
+
+    @staticmethod
+    def _build(config, elements, avg_num_neighbors, hidden, block):
+        return mace.modules.MACE(
             r_max=config.cutoff,
             num_bessel=config.num_bessel,
             num_polynomial_cutoff=config.num_polynomial_cutoff,

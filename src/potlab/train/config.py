@@ -31,7 +31,8 @@ class DataConfig(_Strict):
     valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     valid_subsets: list[str] = []
     split_file: str | None = None
-    subset_weights: dict[str, float] = {}
+    subset_weights: dict[str, float] = {}  # per-subset loss weights
+    subset_fractions: dict[str, float] = {}  # share of sampled frames per subset (seed 003)
     e0: Literal["auto", "isolated", "fit"] | dict[str, float] = "auto"
     outliers: OutlierConfig | None = None
 

@@ -173,7 +173,15 @@ class Trainer:
         write_text_atomic(json.dumps(e0fit.to_dict(), indent=1), self.out / "e0.json")
         self.e0fit = e0fit
         self.elements = sorted({int(z) for a in frames + (valid or []) for z in a.numbers} | set(e0fit.energies))
-        weights = pdata.frame_weights(train, d.subset_weights) if d.subset_weights else np.ones(len(train))
+        try:
+            weights = pdata.frame_weights(train, d.subset_weights) if d.subset_weights else np.ones(len(train))
+        except ValueError as err:
+            raise ConfigError(f"data.subset_weights: {err}") from None
+        try:
+            self.sampling = (pdata.sampling_probabilities(train, d.subset_fractions)
+                             if d.subset_fractions else None)
+        except ValueError as err:
+            raise ConfigError(f"data.subset_fractions: {err}") from None
         dtype = _DTYPES[t.dtype]
         from potlab.models.registry import model_config
 
@@ -299,7 +307,11 @@ class Trainer:
         while state["stop_reason"] is None and state["epoch"] < t.max_epochs:
             epoch = state["epoch"]
             self.potential.train()
-            order = np.random.default_rng([t.seed, epoch]).permutation(n_train)
+            rng = np.random.default_rng([t.seed, epoch])  # batch order depends on (seed, epoch) only
+            if self.sampling is None:
+                order = rng.permutation(n_train)
+            else:  # draw frames so that each subset gets its configured share of steps
+                order = rng.choice(n_train, size=n_train, replace=True, p=self.sampling)
             train_loss, seen = 0.0, 0
             for k in range(0, n_train, bs):
                 if t.max_time is not None and elapsed() >= t.max_time:
