@@ -194,3 +194,21 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, train_xyz):
     # running again on a finished run changes nothing
     r = _run(["train", str(killed)], cwd=tmp_path)
     assert r.returncode == 0 and _rows(run) == _rows(tmp_path / "runs" / "straight")
+
+
+def test_a_larger_budget_continues_a_finished_run(tmp_path, train_xyz):
+    cfg = _write_cfg(tmp_path, training={"max_epochs": 2, "max_time": None, "batch_size": 8},
+                     model={"name": "schnet", **tiny_params("schnet")})
+    assert _run(["train", str(cfg)], cwd=tmp_path).returncode == 0
+    run = tmp_path / "runs" / "example"
+    assert len(_rows(run)) == 2
+    cfg = _write_cfg(tmp_path, training={"max_epochs": 4, "max_time": None, "batch_size": 8},
+                     model={"name": "schnet", **tiny_params("schnet")})
+    r = _run(["train", str(cfg)], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert [int(row["epoch"]) for row in _rows(run)] == [0, 1, 2, 3]
+    # changing the data or the model of an existing run is refused, naming the section
+    cfg = _write_cfg(tmp_path, training={"max_epochs": 4, "max_time": None},
+                     model={"name": "schnet", "cutoff": 4.5})
+    r = _run(["train", str(cfg)], cwd=tmp_path)
+    assert r.returncode == 2 and "'model'" in r.stderr

@@ -286,6 +286,8 @@ class Trainer:
             if self.ema is not None and ck.get("ema"):
                 self.ema.load_state_dict(ck["ema"])
             state.update(ck["state"])
+            if state["stop_reason"] in ("max_time", "max_epochs"):
+                state["stop_reason"] = None  # a larger budget in the config continues the run
             log.info("resuming %s at epoch %d", self.out, state["epoch"])
             _truncate_metrics(metrics_path, state["epoch"])
         elif metrics_path.exists():
