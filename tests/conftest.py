@@ -16,17 +16,13 @@ import potlab  # noqa: E402
 
 LI3PS4 = Path(potlab.__file__).parent / "studies" / "data" / "li3ps4"
 
-# Small settings per architecture so the shared physics suite runs in seconds; an
-# architecture not listed here is tested with its defaults.
-TINY = {
-    "schnet": {"num_features": 16, "num_filters": 16, "num_interactions": 2, "num_rbf": 12},
-    "mace": {"num_channels": 8, "max_L": 1, "correlation": 2, "num_interactions": 2,
-             "radial_mlp": [16, 16], "mlp_irreps": "8x0e"},
-}
-
-
 def tiny_params(name: str, cutoff: float = 4.0) -> dict:
-    return {"cutoff": cutoff, **TINY.get(name, {})}
+    """Each architecture's "tiny" preset (small, so the shared physics suite runs in
+    seconds) with a short cutoff; an architecture without one is tested at its defaults."""
+    from potlab.models import get_model_class
+
+    presets = getattr(get_model_class(name), "presets", {})
+    return {**({"preset": "tiny"} if "tiny" in presets else {}), "cutoff": cutoff}
 
 
 @pytest.fixture(scope="session")

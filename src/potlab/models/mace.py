@@ -46,7 +46,11 @@ class MACE(nn.Module):
         radial_mlp: list[int] = [64, 64, 64]
         mlp_irreps: str = "16x0e"
 
-    presets = {"seed000": {"num_channels": 128, "max_L": 1, "cutoff": 6.0}}
+    presets = {
+        "seed000": {"num_channels": 128, "max_L": 1, "cutoff": 6.0},
+        "tiny": {"num_channels": 8, "max_L": 1, "correlation": 2, "num_interactions": 2,
+                 "radial_mlp": [16, 16], "mlp_irreps": "8x0e"},
+    }
 
     def __init__(self, config: "MACE.Config", elements: list[int], avg_num_neighbors: float = 10.0):
         super().__init__()

@@ -54,3 +54,36 @@ class SpeciesIndex(nn.Module):
 def shifted_softplus(x: torch.Tensor) -> torch.Tensor:
     """ssp(x) = ln(0.5 e^x + 0.5) (SchNet)."""
     return nn.functional.softplus(x) - math.log(2.0)
+
+
+class BesselBasis(nn.Module):
+    """sqrt(2/r_c) sin(n pi r / r_c) / r, n = 1..num (DimeNet eq. 7); trainable frequencies."""
+
+    def __init__(self, cutoff: float, num: int = 8, trainable: bool = False):
+        super().__init__()
+        self.cutoff = float(cutoff)
+        freqs = math.pi * torch.arange(1, num + 1, dtype=torch.get_default_dtype()) / self.cutoff
+        if trainable:
+            self.freqs = nn.Parameter(freqs)
+        else:
+            self.register_buffer("freqs", freqs)
+        self.prefactor = math.sqrt(2.0 / self.cutoff)
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:  # [n_edges] -> [n_edges, num]
+        r = r[:, None]
+        return self.prefactor * torch.sin(self.freqs.to(r.dtype) * r) / r
+
+
+class PolynomialEnvelope(nn.Module):
+    """Smooth cutoff u(d), d = r / r_c: 1 - (p+1)(p+2)/2 d^p + p(p+2) d^(p+1)
+    - p(p+1)/2 d^(p+2) for d < 1, else 0 (DimeNet eq. 8); twice differentiable at r_c."""
+
+    def __init__(self, cutoff: float, p: int = 6):
+        super().__init__()
+        self.cutoff = float(cutoff)
+        self.p = int(p)
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:  # [n_edges] -> [n_edges]
+        p, d = self.p, r / self.cutoff
+        u = 1 - (p + 1) * (p + 2) / 2 * d**p + p * (p + 2) * d ** (p + 1) - p * (p + 1) / 2 * d ** (p + 2)
+        return u * (d < 1).to(r.dtype)

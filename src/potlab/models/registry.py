@@ -60,8 +60,19 @@ def get_model_class(name: str) -> type:
 
 
 def model_config(name: str, params: dict[str, Any]) -> ModelConfig:
-    """Validate hyper-parameters for ``name``; an unknown key raises naming it."""
+    """Validate hyper-parameters for ``name``; an unknown key raises naming it.
+
+    ``params["preset"]`` names one of the class's ``presets`` (e.g. "seed000": 128
+    features and a 6 A cutoff, as seed 000 standardised); explicit keys override it.
+    """
     cls = get_model_class(name)
+    params = dict(params)
+    preset = params.pop("preset", None)
+    if preset is not None:
+        presets = getattr(cls, "presets", {})
+        if preset not in presets:
+            raise ValueError(f"model.preset: {name} has no preset {preset!r}; available: {', '.join(presets)}")
+        params = {**presets[preset], **params}
     try:
         return cls.Config(**params)
     except ValidationError as err:
@@ -75,7 +86,11 @@ def model_config(name: str, params: dict[str, Any]) -> ModelConfig:
 def build_model(
     name: str, params: dict[str, Any], elements: list[int], avg_num_neighbors: float = 10.0
 ) -> torch.nn.Module:
-    """Build architecture ``name`` for the atomic numbers ``elements``."""
+    """Build architecture ``name`` for the atomic numbers ``elements``.
+
+    The class is called as ``cls(config, elements=..., avg_num_neighbors=...)`` and must
+    set ``self.config`` (its validated Config) and ``self.cutoff`` (Angstrom).
+    """
     cls = get_model_class(name)
     cfg = model_config(name, params)
     return cls(cfg, elements=sorted(int(z) for z in elements), avg_num_neighbors=float(avg_num_neighbors))

@@ -46,8 +46,11 @@ class SchNet(nn.Module):
         num_interactions: int = 3
         num_rbf: int = 32
 
-    presets = {"seed000": {"num_features": 128, "num_filters": 128, "num_interactions": 3,
-                           "num_rbf": 50, "cutoff": 6.0}}
+    presets = {
+        "seed000": {"num_features": 128, "num_filters": 128, "num_interactions": 3,
+                    "num_rbf": 50, "cutoff": 6.0},
+        "tiny": {"num_features": 16, "num_filters": 16, "num_interactions": 2, "num_rbf": 12},
+    }
 
     def __init__(self, config: "SchNet.Config", elements: list[int], avg_num_neighbors: float = 10.0):
         super().__init__()
