@@ -40,12 +40,14 @@ def test_dask_local_cluster_matches_local_enumeration(tmp_path):
 
     local = enumerate_allowed(2, tmp_path / "local.parquet", sets_per_chunk=700, workers=2)
     assert local["rows"] == 13464
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            assert run_jobs(_square, range(10), scheduler=client) == [x * x for x in range(10)]
-            dask = enumerate_allowed(2, tmp_path / "dask.parquet", sets_per_chunk=700,
-                                     scheduler=cluster.scheduler_address)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                 host="127.0.0.1", dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        assert run_jobs(_square, range(10), scheduler=client) == [x * x for x in range(10)]
+        dask = enumerate_allowed(2, tmp_path / "dask.parquet", sets_per_chunk=700,
+                                 scheduler=cluster.scheduler_address)
     a = pd.read_parquet(tmp_path / "local.parquet")
     b = pd.read_parquet(tmp_path / "dask.parquet")
     assert dask["rows"] == local["rows"] == len(a)

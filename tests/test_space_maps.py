@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -69,14 +71,14 @@ def test_maps_write_png_and_html(tmp_path):
     assert r["n_points"] == {"standard": 25, "missing": 25, "interesting": 25, "unlikely": 25}
     assert set(r["dropped"]) == {"magpie", "megnet16"}
     for p in r["png"]:
-        assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(r["html"]) == 4
-    page = open(r["html"][0]).read()
+    page = Path(r["html"][0]).read_text()
     assert "plotly" in page and "hovertemplate" in page
     assert (out / "plotly.min.js").exists()  # offline: plotly.js beside the pages
     again = make_maps(2, tmp_path / "again", embeddings=["magpie", "megnet16"], methods=["pca", "umap"],
                       n_per_category=25, seed=1, html=False)
-    assert open(r["csv"]).read() == open(again["csv"]).read()  # same seed, same map
+    assert Path(r["csv"]).read_text() == Path(again["csv"]).read_text()  # same seed, same map
 
 
 def test_periodic_table_png(tmp_path):
@@ -85,4 +87,4 @@ def test_periodic_table_png(tmp_path):
     freq = element_frequencies(2)
     assert sum(freq.values()) == 2 * 13464 and freq["He"] == 0
     path = periodic_table_heatmap(freq, tmp_path / "pt.png")
-    assert open(path, "rb").read(4) == b"\x89PNG"
+    assert Path(path).read_bytes()[:4] == b"\x89PNG"

@@ -15,8 +15,8 @@ from potlab.space.species import OXIDATION_STATE_SETS, SpaceError, load_species
 
 __all__ = [
     "CATEGORIES",
-    "KnownList",
     "OXIDATION_STATE_SETS",
+    "KnownList",
     "SpaceError",
     "build_index",
     "count",

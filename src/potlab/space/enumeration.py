@@ -10,6 +10,7 @@ uniform factor tuple among that set's members.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +117,7 @@ def enumerate_allowed(
     n_sets = index.n_sets if limit_sets is None else min(int(limit_sets), index.n_sets)
     bounds = list(range(0, n_sets, sets_per_chunk)) + [n_sets]
     jobs = [
-        _ChunkJob(order, max_factor, oxidation_states, a, b) for a, b in zip(bounds[:-1], bounds[1:])
+        _ChunkJob(order, max_factor, oxidation_states, a, b) for a, b in itertools.pairwise(bounds)
     ]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

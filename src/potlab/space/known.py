@@ -35,7 +35,7 @@ BUNDLED_DESCRIPTION = (
 )
 # Real elements past the 103 of the space: a formula with one is outside the space.
 _HEAVY = (
-    "Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og".split()
+    ["Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"]
 )
 _FORMULA_COLUMNS = ("formula", "fp", "formula_pretty", "reduced_formula", "composition", "pretty_formula")
 _TOKEN = re.compile(r"([A-Z][a-z]?)|(\d+(?:\.\d*)?|\.\d+)|([\(\[])|([\)\]])|(\s+)|(.)")
@@ -97,7 +97,7 @@ def reduce_amounts(amounts: dict[str, float]) -> dict[str, int] | None:
     for el, v in amounts.items():
         if v <= 0 or abs(v - round(v)) > 1e-8:
             return None
-        ints[el] = int(round(v))
+        ints[el] = round(v)
     g = math.gcd(*ints.values())
     return {el: v // g for el, v in ints.items()}
 

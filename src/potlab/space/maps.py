@@ -160,7 +160,7 @@ def make_maps(
         png.append(str(path))
     html_paths = []
     if html:
-        for (name, method), _ in panels.items():
+        for name, method in panels:
             sub = table[(table.embedding == name) & (table.method == method)]
             path = out / f"map_order{order}_{name}_{method}.html"
             _panel_html(path, sub, f"{name} / {method} (order {order})")
