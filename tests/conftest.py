@@ -8,11 +8,11 @@ from pathlib import Path
 os.environ.setdefault("POTLAB_QUIET", "1")
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import pytest
+import torch
 
-import potlab  # noqa: E402
+import potlab
 
 LI3PS4 = Path(potlab.__file__).parent / "studies" / "data" / "li3ps4"
 

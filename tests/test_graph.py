@@ -41,5 +41,5 @@ def test_molecule_without_cell_and_batch_offsets():
         assert torch.equal(getattr(c, name), getattr(g, name)), name
     assert torch.allclose(c.shifts, g.shifts)
     # a non-periodic molecule has all pairs within the cutoff and no shifts
-    i, j = neighbor_list("ij", mol, 3.0)
+    i = neighbor_list("i", mol, 3.0)
     assert (g.batch[g.edge_index[0]] == 0).sum() == len(i)

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import torch
 from ase.build import molecule
+from conftest import tiny_params
 from scipy.spatial.transform import Rotation
 
 from potlab.models import available
 from potlab.potential import Potential, load
-
-from conftest import tiny_params
 
 ARCHS = sorted(available())
 

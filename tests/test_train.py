@@ -14,14 +14,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import tiny_params
 
-from potlab.cli import main
 from potlab.data import write_extxyz
 from potlab.models import available
 from potlab.train import ConfigError, parse_config, train
 from potlab.train.loss import weighted_loss
-
-from conftest import tiny_params
 
 POTLAB = [sys.executable, "-m", "potlab.cli"]
 
@@ -53,7 +51,8 @@ def _write_cfg(tmp_path, **over):
 
 def _run(args, cwd, **kw):
     env = {**os.environ, "POTLAB_QUIET": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(POTLAB + args, cwd=cwd, capture_output=True, text=True, env=env, **kw)
+    return subprocess.run(POTLAB + args, cwd=cwd, capture_output=True, text=True, env=env,
+                          check=False, **kw)
 
 
 def test_minimal_config_trains_and_evaluates(tmp_path, train_xyz):
@@ -76,8 +75,9 @@ def test_minimal_config_trains_and_evaluates(tmp_path, train_xyz):
         assert key in m
     assert np.isfinite(m["forces_mae_mev_per_a"]) and m["forces_r2"] <= 1.0
     assert Path(m["parity_plot"]).exists()
-    import potlab
     from ase.calculators.calculator import Calculator
+
+    import potlab
 
     assert isinstance(potlab.load(run / "model.pt").calculator(), Calculator)
 
@@ -138,7 +138,7 @@ def test_subset_weights_in_the_loss():
            "weight": torch.tensor([1.0, 0.0]), "stress": torch.zeros(2, 3, 3),
            "has_stress": torch.tensor([False, False])}
     pred = {"energy": torch.tensor([1.5, 100.0]), "forces": torch.tensor([[0.0, 0, 0], [9.0, 9, 9]])}
-    loss, terms = weighted_loss(pred, ref, energy_weight=1.0, forces_weight=1.0)
+    _, terms = weighted_loss(pred, ref, energy_weight=1.0, forces_weight=1.0)
     assert terms["energy"].item() == pytest.approx(0.25)  # the zero-weight frame is ignored
     assert terms["forces"].item() == 0.0
 

@@ -16,4 +16,4 @@ def load(path, *, device: str = "cpu", dtype: str | None = None):
     return _load(path, device=device, dtype=dtype)
 
 
-__all__ = ["load", "__version__"]
+__all__ = ["__version__", "load"]

@@ -30,7 +30,7 @@ def parity_metrics(
     n = np.asarray(n_atoms, dtype=float)
     de = (np.asarray(energy_pred) - np.asarray(energy_ref)) / n
     out = {
-        "n_frames": int(len(n)),
+        "n_frames": len(n),
         "n_atoms": int(n.sum()),
         "energy_mae_mev_per_atom": float(np.abs(de).mean() * 1000) if len(n) else float("nan"),
         "energy_rmse_mev_per_atom": float(np.sqrt((de**2).mean()) * 1000) if len(n) else float("nan"),
@@ -73,7 +73,12 @@ def evaluate(potential, frames, batch_size: int = 16) -> tuple[dict[str, dict[st
     Returns (metrics by subset with key "overall", arrays for a parity plot: energy
     per atom pred/ref in eV/atom, force components pred/ref in eV/A).
     """
-    from potlab.data.keys import CONFIG_TYPE_KEY, DEFAULT_CONFIG_TYPE, REF_ENERGY_KEY, REF_FORCES_KEY
+    from potlab.data.keys import (
+        CONFIG_TYPE_KEY,
+        DEFAULT_CONFIG_TYPE,
+        REF_ENERGY_KEY,
+        REF_FORCES_KEY,
+    )
     from potlab.potential import predict
 
     pred = predict(potential, frames, batch_size=batch_size)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ class GraphBatch:
     def num_nodes(self) -> int:
         return int(self.species.shape[0])
 
-    def to(self, device=None, dtype: torch.dtype | None = None) -> "GraphBatch":
+    def to(self, device=None, dtype: torch.dtype | None = None) -> GraphBatch:
         """Move to a device; ``dtype`` casts the floating tensors only."""
         out = {}
         for f in fields(self):
@@ -56,7 +56,7 @@ class GraphBatch:
             out[f.name] = t
         return GraphBatch(**out)
 
-    def with_geometry(self, positions: torch.Tensor, cell: torch.Tensor) -> "GraphBatch":
+    def with_geometry(self, positions: torch.Tensor, cell: torch.Tensor) -> GraphBatch:
         """The same graph with new positions and cells (shifts recomputed from cells).
 
         Used by :class:`~potlab.potential.Potential` to apply a strain for the stress.

@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import warnings
+from typing import ClassVar
 
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # e3nn constants under torch>=2.6
 
@@ -20,15 +21,16 @@ os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # e3nn constants
 # (``potlab eval --json`` prints one JSON object there). Import mace before e3nn.
 with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    import mace.modules  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from e3nn import o3  # noqa: E402
-from torch import nn  # noqa: E402
+    import mace.modules
+import numpy as np
+import torch
+from e3nn import o3
+from pydantic import Field
+from torch import nn
 
-from potlab.graph import GraphBatch, edge_vectors  # noqa: E402
-from potlab.models.radial import SpeciesIndex  # noqa: E402
-from potlab.models.registry import ModelConfig, register  # noqa: E402
+from potlab.graph import GraphBatch, edge_vectors
+from potlab.models.radial import SpeciesIndex
+from potlab.models.registry import ModelConfig, register
 
 
 @register("mace")
@@ -43,16 +45,16 @@ class MACE(nn.Module):
         num_interactions: int = 2
         num_bessel: int = 8
         num_polynomial_cutoff: int = 5
-        radial_mlp: list[int] = [64, 64, 64]
+        radial_mlp: list[int] = Field(default_factory=lambda: [64, 64, 64])
         mlp_irreps: str = "16x0e"
 
-    presets = {
+    presets: ClassVar[dict[str, dict]] = {
         "seed000": {"num_channels": 128, "max_L": 1, "cutoff": 6.0},
         "tiny": {"num_channels": 8, "max_L": 1, "correlation": 2, "num_interactions": 2,
                  "radial_mlp": [16, 16], "mlp_irreps": "8x0e"},
     }
 
-    def __init__(self, config: "MACE.Config", elements: list[int], avg_num_neighbors: float = 10.0):
+    def __init__(self, config: MACE.Config, elements: list[int], avg_num_neighbors: float = 10.0):
         super().__init__()
         self.config = config
         self.cutoff = config.cutoff

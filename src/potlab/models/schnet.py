@@ -5,6 +5,8 @@ x_i <- x_i + v(sum_j x_j W(r_ij)),  W = Dense(ssp(Dense(rbf(r_ij)))) * f_cut(r_i
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -46,13 +48,13 @@ class SchNet(nn.Module):
         num_interactions: int = 3
         num_rbf: int = 32
 
-    presets = {
+    presets: ClassVar[dict[str, dict]] = {
         "seed000": {"num_features": 128, "num_filters": 128, "num_interactions": 3,
                     "num_rbf": 50, "cutoff": 6.0},
         "tiny": {"num_features": 16, "num_filters": 16, "num_interactions": 2, "num_rbf": 12},
     }
 
-    def __init__(self, config: "SchNet.Config", elements: list[int], avg_num_neighbors: float = 10.0):
+    def __init__(self, config: SchNet.Config, elements: list[int], avg_num_neighbors: float = 10.0):
         super().__init__()
         self.config = config
         self.cutoff = config.cutoff

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
@@ -11,7 +13,7 @@ class PotentialCalculator(Calculator):
     """Energy (eV), free_energy, per-atom energies, forces (eV/A) and, for periodic frames,
     stress (eV/A^3, Voigt, ASE sign convention) from a potlab Potential."""
 
-    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+    implemented_properties: ClassVar[list[str]] = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(self, potential, **kwargs):
         super().__init__(**kwargs)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -133,7 +134,7 @@ class Potential(nn.Module):
         }
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "Potential":
+    def from_spec(cls, spec: dict[str, Any]) -> Potential:
         pot = cls(
             spec["model_name"], spec["model_params"], spec["elements"], e0=spec["e0"],
             shift=spec["shift"], scale=spec["scale"], avg_num_neighbors=spec["avg_num_neighbors"],
@@ -177,7 +178,7 @@ def load(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None)
 
 def predict(
     potential: Potential, frames, batch_size: int = 16, stress: bool = False
-) -> dict[str, "np.ndarray"]:
+) -> dict[str, np.ndarray]:
     """Evaluate ``potential`` on ASE frames in batches.
 
     Returns energy [n_frames] (eV), forces [sum n_atoms, 3] (eV/A, frames concatenated),

@@ -60,12 +60,12 @@ def _report(spec: dict, rows: list[dict[str, Any]], test_path: Path) -> str:
     lines = [
         f"# potlab study: {spec.get('name', 'study')}",
         "",
-        f"Test set: `{test_path.name}` ({rows[0]['n_frames'] if rows else 0} frames). "
-        "Energies per atom, forces per Cartesian component; every model trained by the same "
-        "trainer on the same data and split.",
+        (f"Test set: `{test_path.name}` ({rows[0]['n_frames'] if rows else 0} frames). "
+         "Energies per atom, forces per Cartesian component; every model trained by the same "
+         "trainer on the same data and split."),
         "",
-        "| model | parameters | epochs | train time (s) | E MAE (meV/atom) | E RMSE (meV/atom) "
-        "| F MAE (meV/Å) | F RMSE (meV/Å) | F R² |",
+        ("| model | parameters | epochs | train time (s) | E MAE (meV/atom) | E RMSE (meV/atom) "
+         "| F MAE (meV/Å) | F RMSE (meV/Å) | F R² |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -80,6 +80,6 @@ def _report(spec: dict, rows: list[dict[str, Any]], test_path: Path) -> str:
     lines += ["", "## Training curves", ""]
     for r in rows:
         lines.append(f"![{r['model']}]({r['model']}/training_curve.png)")
-    lines += ["", "Data: Li3PS4 sample from metatensor/Workshop-spring-2025 (MIT), "
-              "see `potlab/studies/data/li3ps4/SOURCE.md`.", ""]
+    lines += ["", ("Data: Li3PS4 sample from metatensor/Workshop-spring-2025 (MIT), "
+                   "see `potlab/studies/data/li3ps4/SOURCE.md`."), ""]
     return "\n".join(lines)

@@ -221,8 +221,8 @@ class Trainer:
     # ---- evaluation ---------------------------------------------------------------
     def _loss_kwargs(self) -> dict[str, Any]:
         t = self.cfg.training
-        return dict(energy_weight=t.energy_weight, forces_weight=t.forces_weight,
-                    stress_weight=t.stress_weight, energy_loss=t.energy_loss)
+        return {"energy_weight": t.energy_weight, "forces_weight": t.forces_weight,
+                "stress_weight": t.stress_weight, "energy_loss": t.energy_loss}
 
     def evaluate(self, data: Prepared) -> dict[str, float]:
         """Loss and parity metrics on prepared data with the current weights."""
