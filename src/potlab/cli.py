@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--max-time", type=float, default=None, help="seconds of training per model")
     d.set_defaults(func=_cmd_demo)
+
+    from potlab.space.cli import add_parser as add_space_parser
+
+    add_space_parser(sub)  # potlab space {count,enumerate,label,map}
     return p
 
 
