@@ -212,3 +212,36 @@ def test_a_larger_budget_continues_a_finished_run(tmp_path, train_xyz):
                      model={"name": "schnet", "cutoff": 4.5})
     r = _run(["train", str(cfg)], cwd=tmp_path)
     assert r.returncode == 2 and "'model'" in r.stderr
+
+
+def test_e0_refit_removes_the_energy_offset(tmp_path, train_xyz):
+    """Forces weighted 1000:1 leave an energy offset no force sees; the least-squares E0
+    correction at the end (seed 004) removes it: afterwards the training residuals have no
+    part left that is linear in the element counts."""
+    import potlab
+    from potlab.data import read_frames
+    from potlab.potential import predict
+
+    cfg = parse_config({
+        "data": {"train": str(train_xyz), "valid_fraction": 0.2},
+        "model": {"name": "schnet", **tiny_params("schnet")},
+        "training": {"max_epochs": 2, "batch_size": 8, "energy_weight": 1.0, "forces_weight": 1000.0},
+        "out": str(tmp_path / "run"),
+    })
+    res = train(cfg)
+    info = res.metrics["e0_refit"]
+    assert info["train_energy_rmse_ev_after"] < info["train_energy_rmse_ev_before"]
+    pot = potlab.load(res.out / "model.pt")
+    assert pot.metadata["e0_refit"] == info
+    split = json.loads((res.out / "split.json").read_text())
+    frames = [read_frames(train_xyz)[i] for i in split["train"]]
+    p = predict(pot, frames)
+    resid = np.array([a.info["REF_energy"] for a in frames]) - p["energy"]
+    counts = np.array([[np.sum(a.numbers == z) for z in pot.elements] for a in frames], float)
+    delta = np.linalg.lstsq(counts, resid, rcond=None)[0]
+    assert np.abs(delta).max() < 1e-5  # nothing left to correct
+    assert np.sqrt((resid**2).mean()) == pytest.approx(info["train_energy_rmse_ev_after"], rel=1e-3)
+    # resuming a finished run does not apply the correction twice
+    again = train(cfg)
+    assert again.metrics["e0_refit"] == info
+    assert potlab.load(res.out / "model.pt").e0 == pot.e0

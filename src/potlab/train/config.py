@@ -63,6 +63,7 @@ class TrainingConfig(_Strict):
     scheduler_factor: float = 0.8
     min_lr: float = 1e-6
     ema_decay: float | None = 0.99
+    refit_e0: bool = True  # seed 004: least-squares E0 correction of the best model at the end
     clip_grad: float | None = 10.0
     early_stopping_patience: int | None = 50
     dtype: Literal["float32", "float64"] = "float32"

@@ -25,7 +25,7 @@ from ase import Atoms
 from potlab import data as pdata
 from potlab.analysis.errors import parity_metrics
 from potlab.graph import GraphBatch, build_graph, collate
-from potlab.potential import Potential
+from potlab.potential import Potential, load, predict_graphs
 from potlab.progress import progress
 from potlab.train.checkpoint import load_checkpoint, save_atomic, write_text_atomic
 from potlab.train.config import ConfigError, TrainConfig
@@ -370,17 +370,47 @@ class Trainer:
         self._checkpoint(state)
         if not (self.out / "model.pt").exists():  # budget ran out before one epoch finished
             self._save_best(state["epoch"], self._eval_valid())
+        refit = self._refit_e0() if t.refit_e0 else None
         summary = {
             "epochs": state["epoch"], "steps": state["step"], "best_epoch": state["best_epoch"],
             "best_valid_loss": state["best_loss"], "stop_reason": state["stop_reason"],
             "elapsed_s": state["elapsed"], "n_train": n_train,
             "n_valid": 0 if self.valid_data is None else len(self.valid_data.graphs),
             "e0_method": self.e0fit.method, "shift": self.shift, "scale": self.scale,
-            "avg_num_neighbors": self.avg_num_neighbors,
+            "avg_num_neighbors": self.avg_num_neighbors, "e0_refit": refit,
         }
         write_text_atomic(json.dumps(summary, indent=1), self.out / "summary.json")
         return TrainResult(self.out, state["epoch"], state["best_epoch"], state["best_loss"],
                            state["stop_reason"], summary)
+
+    def _refit_e0(self) -> dict[str, Any]:
+        """Correct the best model's per-element energies by least squares on its training
+        residuals (seed 004 eq. 11 and its fix): with forces weighted far above energies a
+        model can end with an energy offset linear in the element counts, which no force
+        sees. Done once per saved best model; recorded in its metadata."""
+        path = self.out / "model.pt"
+        pot = load(path)
+        if pot.metadata.get("e0_refit"):
+            return pot.metadata["e0_refit"]
+        graphs = [g.to(dtype=pot.dtype) for g in self.train_data.graphs]
+        pred = predict_graphs(pot, graphs, batch_size=self.cfg.training.valid_batch_size)
+        resid = self.train_data.energy.double().numpy() - pred["energy"]  # [n_frames] eV
+        counts = np.stack([np.bincount(g.species.numpy(), minlength=119)[pot.elements]
+                           for g in self.train_data.graphs]).astype(float)
+        delta, *_ = np.linalg.lstsq(counts, resid, rcond=None)
+        n = counts.sum(1)
+        with torch.no_grad():
+            for z, d in zip(pot.elements, delta):
+                pot.e0_table[z] += float(d)
+        info = {
+            "delta_e0": {str(z): float(d) for z, d in zip(pot.elements, delta)},
+            "train_energy_mae_mev_per_atom_before": float(np.abs(resid / n).mean() * 1000),
+            "train_energy_mae_mev_per_atom_after": float(np.abs((resid - counts @ delta) / n).mean() * 1000),
+            "train_energy_rmse_ev_before": float(np.sqrt((resid**2).mean())),
+            "train_energy_rmse_ev_after": float(np.sqrt(((resid - counts @ delta) ** 2).mean())),
+        }
+        pot.save(path, metadata={"e0_refit": info})
+        return info
 
     def _checkpoint(self, state: dict[str, Any]) -> None:
         save_atomic(
