@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from potlab.space.cli import main
+from potlab.cli.space import main
 from potlab.space.counting import build_index
 from potlab.space.enumeration import formulas, sample
 from potlab.space.known import label_counts, parse_formula, read_known

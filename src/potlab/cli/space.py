@@ -1,8 +1,7 @@
 """``potlab space ...``: count, enumerate, label and map inorganic compositions.
 
-Thin: parses arguments, calls :mod:`potlab.space`, formats the results. The lead's
-``potlab`` CLI attaches it with :func:`add_parser`; ``python -m potlab.space.cli``
-runs it alone.
+Thin: parses arguments, calls :mod:`potlab.space`, formats the results. The ``potlab``
+command attaches it with :func:`add_parser`; :func:`main` runs it alone (tests).
 """
 
 from __future__ import annotations

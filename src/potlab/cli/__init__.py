@@ -1,4 +1,5 @@
-"""The ``potlab`` command: thin argument parsing over the library."""
+"""The ``potlab`` command: thin argument parsing over the library, one module per command
+group when a group grows (``space``)."""
 
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-time", type=float, default=None, help="seconds of training per model")
     d.set_defaults(func=_cmd_demo)
 
-    from potlab.space.cli import add_parser as add_space_parser
+    from potlab.cli.space import add_parser as add_space_parser
 
     add_space_parser(sub)  # potlab space {count,enumerate,label,map}
     return p
