@@ -9,14 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-from potlab.space.counting import (
-    build_index,
-    combinations_array,
-    coprime_mask,
-    count,
-    count_total,
-)
+from potlab.space.counting import build_index, count
 from potlab.space.species import SpaceError, load_species
+from potlab.space.stoichiometry import combinations_array, coprime_mask, count_total
 
 smact_screening = pytest.importorskip("smact.screening")
 

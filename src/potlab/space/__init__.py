@@ -9,9 +9,10 @@ scikit-learn, umap, plotly) happen inside the functions that need them.
 
 from __future__ import annotations
 
-from potlab.space.counting import build_index, count, count_total
+from potlab.space.counting import build_index, count
 from potlab.space.known import CATEGORIES, KnownList, label_counts, parse_formula, read_known
 from potlab.space.species import OXIDATION_STATE_SETS, SpaceError, load_species
+from potlab.space.stoichiometry import count_total
 
 __all__ = [
     "CATEGORIES",

@@ -29,7 +29,9 @@ def _element_vectors(name: str) -> dict[str, np.ndarray]:
         from elementembeddings.core import Embedding
         from elementembeddings.utils.config import DEFAULT_ELEMENT_EMBEDDINGS
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("embeddings need ElementEmbeddings: pip install ElementEmbeddings") from exc
+        raise ImportError(
+            "embeddings need ElementEmbeddings: pip install ElementEmbeddings"
+        ) from exc
     if name not in DEFAULT_ELEMENT_EMBEDDINGS:
         raise SpaceError(
             f"unknown embedding {name!r}: choose one of {', '.join(sorted(DEFAULT_ELEMENT_EMBEDDINGS))}"
@@ -76,7 +78,9 @@ class EmbeddedCompositions:
     missing_elements: tuple[str, ...]
 
 
-def embed(name: str, species: Species, elements: np.ndarray, factors: np.ndarray) -> EmbeddedCompositions:
+def embed(
+    name: str, species: Species, elements: np.ndarray, factors: np.ndarray
+) -> EmbeddedCompositions:
     """Weighted-mean compositional embedding of compositions [m, k] (eq. 2)."""
     elements = np.atleast_2d(np.asarray(elements, dtype=np.int64))
     factors = np.atleast_2d(np.asarray(factors, dtype=np.float64))
@@ -87,5 +91,10 @@ def embed(name: str, species: Species, elements: np.ndarray, factors: np.ndarray
     missing = sorted({species.symbols[e] for e in np.unique(elements[~kept]) if not present[e]})
     n_dropped = int((~kept).sum())
     if n_dropped:
-        log.info("embedding %s: dropped %d compositions (no vector for %s)", name, n_dropped, ", ".join(missing))
+        log.info(
+            "embedding %s: dropped %d compositions (no vector for %s)",
+            name,
+            n_dropped,
+            ", ".join(missing),
+        )
     return EmbeddedCompositions(name, vectors, kept, n_dropped, tuple(missing))

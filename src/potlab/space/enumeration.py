@@ -18,16 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from potlab.executor import run_jobs
-from potlab.space.counting import (
-    SpaceIndex,
-    build_index,
+from potlab.space.counting import SpaceIndex, build_index
+from potlab.space.known import CATEGORIES, KnownList, known_in_space, read_known
+from potlab.space.species import DEFAULT_OXIDATION_STATES, SpaceError, Species
+from potlab.space.stoichiometry import (
     check_max_factor,
     check_order,
     coprime_mask,
     stoichiometry_grid,
 )
-from potlab.space.known import CATEGORIES, KnownList, known_in_space, read_known
-from potlab.space.species import DEFAULT_OXIDATION_STATES, SpaceError, Species
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +126,14 @@ def enumerate_allowed(
     batch = max(1, 4 * (workers or 2))
     with pq.ParquetWriter(tmp, schema) as writer:
         for a in range(0, len(jobs), batch):
-            for table in run_jobs(_run_chunk, jobs[a : a + batch], scheduler=scheduler, workers=workers):
+            for table in run_jobs(
+                _run_chunk, jobs[a : a + batch], scheduler=scheduler, workers=workers
+            ):
                 writer.write_table(table)
                 rows += table.num_rows
-            log.info("enumerated %d of %d chunks, %d rows", min(a + batch, len(jobs)), len(jobs), rows)
+            log.info(
+                "enumerated %d of %d chunks, %d rows", min(a + batch, len(jobs)), len(jobs), rows
+            )
     tmp.replace(out)
     return {"path": str(out), "rows": rows, "chunks": len(jobs), "element_sets": n_sets}
 
@@ -178,7 +181,9 @@ def sample(
     """
     order, max_factor = check_order(order), check_max_factor(max_factor)
     if category not in SAMPLE_CATEGORIES:
-        raise SpaceError(f"unknown category {category!r}: choose one of {', '.join(SAMPLE_CATEGORIES)}")
+        raise SpaceError(
+            f"unknown category {category!r}: choose one of {', '.join(SAMPLE_CATEGORIES)}"
+        )
     rng = np.random.default_rng(seed)
     index = build_index(order, max_factor, oxidation_states)
     k_els = np.zeros((0, order), np.int64)
@@ -222,7 +227,9 @@ def sample(
     return els, fac
 
 
-def element_frequencies(order: int = 2, *, max_factor: int = 8, oxidation_states: str = DEFAULT_OXIDATION_STATES) -> dict[str, int]:
+def element_frequencies(
+    order: int = 2, *, max_factor: int = 8, oxidation_states: str = DEFAULT_OXIDATION_STATES
+) -> dict[str, int]:
     """How many allowed compositions of ``order`` elements contain each element (Figure 1)."""
     index = build_index(order, max_factor, oxidation_states)
     per_set = index.allowed_per_set()

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from potlab.space.counting import SpaceIndex, build_index, check_max_factor, check_order
+from potlab.space.counting import SpaceIndex, build_index
 from potlab.space.species import DEFAULT_OXIDATION_STATES, SpaceError, Species, load_species
+from potlab.space.stoichiometry import check_max_factor, check_order
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,15 @@ BUNDLED_DESCRIPTION = (
     "data CC-BY-4.0 Materials Project)"
 )
 # Real elements past the 103 of the space: a formula with one is outside the space.
-_HEAVY = (
-    ["Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"]
+_HEAVY = ["Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"]
+_FORMULA_COLUMNS = (
+    "formula",
+    "fp",
+    "formula_pretty",
+    "reduced_formula",
+    "composition",
+    "pretty_formula",
 )
-_FORMULA_COLUMNS = ("formula", "fp", "formula_pretty", "reduced_formula", "composition", "pretty_formula")
 _TOKEN = re.compile(r"([A-Z][a-z]?)|(\d+(?:\.\d*)?|\.\d+)|([\(\[])|([\)\]])|(\s+)|(.)")
 
 
@@ -173,7 +179,11 @@ class KnownList:
         out = cls(source, description or source, species, comps, len(formulas), n_dup, n_skipped)
         log.info(
             "known list %s: %d formulas, %d distinct compositions, %d duplicates, %d skipped",
-            source, len(formulas), sum(len(v[0]) for v in comps.values()), n_dup, n_skipped,
+            source,
+            len(formulas),
+            sum(len(v[0]) for v in comps.values()),
+            n_dup,
+            n_skipped,
         )
         return out
 
@@ -213,7 +223,9 @@ def read_known(
             if column is None:
                 column = df.columns[0]
         if column not in df.columns:
-            raise SpaceError(f"known list {path}: no column {column!r} (columns: {list(df.columns)})")
+            raise SpaceError(
+                f"known list {path}: no column {column!r} (columns: {list(df.columns)})"
+            )
         formulas = df[column].str.strip().tolist()
         lines = list(range(2, len(formulas) + 2))
     else:

@@ -16,18 +16,30 @@ from pathlib import Path
 
 import numpy as np
 
-from potlab.space.counting import build_index, check_order
+from potlab.space.counting import build_index
 from potlab.space.embeddings import EMBEDDINGS, embed
 from potlab.space.enumeration import formulas, sample
 from potlab.space.known import CATEGORIES, KnownList, read_known
 from potlab.space.species import DEFAULT_OXIDATION_STATES, SpaceError, Species
+from potlab.space.stoichiometry import check_order
 
 log = logging.getLogger(__name__)
 
 METHODS = ("pca", "tsne", "umap")
-CATEGORY_COLOURS = {"standard": "#1f77b4", "missing": "#d62728", "interesting": "#2ca02c", "unlikely": "#9e9e9e"}
+CATEGORY_COLOURS = {
+    "standard": "#1f77b4",
+    "missing": "#d62728",
+    "interesting": "#2ca02c",
+    "unlikely": "#9e9e9e",
+}
 ANION_CLASSES = ("pnictide", "halide", "chalcogenide", "oxide", "other")
-ANION_COLOURS = {"pnictide": "#e6b800", "halide": "#1f77b4", "chalcogenide": "#d62728", "oxide": "#2ca02c", "other": "#9e9e9e"}
+ANION_COLOURS = {
+    "pnictide": "#e6b800",
+    "halide": "#1f77b4",
+    "chalcogenide": "#d62728",
+    "oxide": "#2ca02c",
+    "other": "#9e9e9e",
+}
 _ANION_OF = {
     **{s: "pnictide" for s in ("N", "P", "As", "Sb", "Bi")},
     **{s: "halide" for s in ("F", "Cl", "Br", "I", "At")},
@@ -61,12 +73,16 @@ def reduce_2d(vectors: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30.0, max(2.0, (len(vectors) - 1) / 3)))
-        return TSNE(n_components=2, random_state=seed, perplexity=perplexity, init="pca").fit_transform(vectors)
+        return TSNE(
+            n_components=2, random_state=seed, perplexity=perplexity, init="pca"
+        ).fit_transform(vectors)
     if method == "umap":
         import umap
 
         n_neighbors = int(min(15, max(2, len(vectors) - 1)))
-        return umap.UMAP(n_components=2, random_state=seed, n_neighbors=n_neighbors, n_jobs=1).fit_transform(vectors)
+        return umap.UMAP(
+            n_components=2, random_state=seed, n_neighbors=n_neighbors, n_jobs=1
+        ).fit_transform(vectors)
     raise SpaceError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
 
 
@@ -88,8 +104,15 @@ def sample_categories(
     index = build_index(order, max_factor, oxidation_states)
     els, fac, cat = [], [], []
     for i, c in enumerate(CATEGORIES):
-        e, f = sample(order, c, n_per_category, seed=seed + i, known=known, max_factor=max_factor,
-                      oxidation_states=oxidation_states)
+        e, f = sample(
+            order,
+            c,
+            n_per_category,
+            seed=seed + i,
+            known=known,
+            max_factor=max_factor,
+            oxidation_states=oxidation_states,
+        )
         els.append(e)
         fac.append(f)
         cat += [c] * len(e)
@@ -132,8 +155,14 @@ def make_maps(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     known = known if known is not None else read_known(oxidation_states=oxidation_states)
-    data = sample_categories(order, n_per_category, seed=seed, known=known, max_factor=max_factor,
-                             oxidation_states=oxidation_states)
+    data = sample_categories(
+        order,
+        n_per_category,
+        seed=seed,
+        known=known,
+        max_factor=max_factor,
+        oxidation_states=oxidation_states,
+    )
     panels: dict[tuple[str, str], np.ndarray] = {}
     kept_masks: dict[str, np.ndarray] = {}
     dropped: dict[str, int] = {}
@@ -145,11 +174,19 @@ def make_maps(
             xy = reduce_2d(emb.vectors, method, seed)
             panels[(name, method)] = xy
             idx = np.flatnonzero(emb.kept)
-            rows.append(pd.DataFrame({
-                "embedding": name, "method": method, "formula": data["formula"][idx],
-                "category": data["category"][idx], "anion": data["anion"][idx],
-                "x": xy[:, 0], "y": xy[:, 1],
-            }))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "embedding": name,
+                        "method": method,
+                        "formula": data["formula"][idx],
+                        "category": data["category"][idx],
+                        "anion": data["anion"][idx],
+                        "x": xy[:, 0],
+                        "y": xy[:, 1],
+                    }
+                )
+            )
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     csv = out / f"points_order{order}.csv"
     table.to_csv(csv, index=False)
@@ -166,8 +203,14 @@ def make_maps(
             _panel_html(path, sub, f"{name} / {method} (order {order})")
             html_paths.append(str(path))
     counts = {c: int((data["category"] == c).sum()) for c in CATEGORIES}
-    return {"png": png, "html": html_paths, "csv": str(csv), "n_points": counts, "dropped": dropped,
-            "snapshot": known.description}
+    return {
+        "png": png,
+        "html": html_paths,
+        "csv": str(csv),
+        "n_points": counts,
+        "dropped": dropped,
+        "snapshot": known.description,
+    }
 
 
 def _grid_png(path, table, embeddings, methods, colour_by, palette, order):
@@ -186,7 +229,9 @@ def _grid_png(path, table, embeddings, methods, colour_by, palette, order):
             # unlikely/other first so the rare categories stay visible on top
             for label in reversed(list(palette)):
                 pts = sub[sub[colour_by] == label]
-                ax.scatter(pts.x, pts.y, s=3, c=palette[label], alpha=0.6, linewidths=0, rasterized=True)
+                ax.scatter(
+                    pts.x, pts.y, s=3, c=palette[label], alpha=0.6, linewidths=0, rasterized=True
+                )
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
@@ -207,12 +252,18 @@ def _panel_html(path, sub, title):
     fig = go.Figure()
     for label, colour in CATEGORY_COLOURS.items():
         pts = sub[sub.category == label]
-        fig.add_trace(go.Scattergl(
-            x=pts.x, y=pts.y, mode="markers", name=label, marker={"size": 4, "color": colour},
-            customdata=np.stack([pts.category, pts.anion], axis=-1) if len(pts) else None,
-            text=pts.formula,
-            hovertemplate="%{text}<br>%{customdata[0]}<br>anion: %{customdata[1]}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scattergl(
+                x=pts.x,
+                y=pts.y,
+                mode="markers",
+                name=label,
+                marker={"size": 4, "color": colour},
+                customdata=np.stack([pts.category, pts.anion], axis=-1) if len(pts) else None,
+                text=pts.formula,
+                hovertemplate="%{text}<br>%{customdata[0]}<br>anion: %{customdata[1]}<extra></extra>",
+            )
+        )
     fig.update_layout(title=title, template="simple_white", width=800, height=700)
     # plotly.js is written once beside the maps: the pages work offline
     fig.write_html(path, include_plotlyjs="directory")
@@ -254,14 +305,27 @@ def periodic_table_heatmap(frequencies: dict[str, int], out: str | Path, *, titl
         colour = cmap(freq / vmax) if freq > 0 else (0.93, 0.93, 0.93, 1)
         ax.add_patch(plt.Rectangle((col - 0.48, -y - 0.48), 0.96, 0.96, color=colour))
         text_colour = "white" if freq > 0 and freq / vmax < 0.6 else "black"
-        ax.text(col, -y + 0.12, sym, ha="center", va="center", fontsize=9, weight="bold", color=text_colour)
-        ax.text(col, -y - 0.25, str(freq), ha="center", va="center", fontsize=6.5, color=text_colour)
+        ax.text(
+            col,
+            -y + 0.12,
+            sym,
+            ha="center",
+            va="center",
+            fontsize=9,
+            weight="bold",
+            color=text_colour,
+        )
+        ax.text(
+            col, -y - 0.25, str(freq), ha="center", va="center", fontsize=6.5, color=text_colour
+        )
     ax.set_xlim(0.4, 18.6)
     ax.set_ylim(-10.1, -0.4)
     ax.set_aspect("equal")
     ax.axis("off")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, vmax))
-    fig.colorbar(sm, ax=ax, fraction=0.02, pad=0.01, label="allowed compositions containing the element")
+    fig.colorbar(
+        sm, ax=ax, fraction=0.02, pad=0.01, label="allowed compositions containing the element"
+    )
     ax.set_title(title or "Element frequency in allowed compositions")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

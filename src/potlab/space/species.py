@@ -111,9 +111,7 @@ def load_species(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         elements = [Element(s) for s in symbols]
-    eneg = np.array(
-        [np.inf if e.pauling_eneg is None else float(e.pauling_eneg) for e in elements]
-    )
+    eneg = np.array([np.inf if e.pauling_eneg is None else float(e.pauling_eneg) for e in elements])
     z = np.array([e.number for e in elements], dtype=np.int64)
     order = np.lexsort((z, eneg))
     filterable = np.isfinite(eneg) & np.array([len(s) > 0 for s in states])
@@ -127,6 +125,9 @@ def load_species(
     )
     log.info(
         "species %s: %d elements, %d species, %d filterable elements",
-        sp.name, sp.n_elements, sp.n_species, int(sp.filterable.sum()),
+        sp.name,
+        sp.n_elements,
+        sp.n_species,
+        int(sp.filterable.sum()),
     )
     return sp

@@ -159,5 +159,3 @@ def _read_spice_group(
             )
         )
     return frames
-
-
