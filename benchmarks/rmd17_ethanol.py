@@ -1,13 +1,15 @@
 """rMD17 ethanol: every architecture, same data, same trainer, same wall-clock budget.
 
-    python benchmarks/rmd17_ethanol.py                 # 30 min per model, models in parallel
+    python benchmarks/rmd17_ethanol.py                 # SchNet and MACE, 30 min each, side by side
+    python benchmarks/rmd17_ethanol.py --models all    # every registered architecture
     python benchmarks/rmd17_ethanol.py --minutes 2 --models schnet
 
 Trains on the rMD17 ethanol train split 01 (950 train / 50 validation, seeded), evaluates
 the best-validation model on the 1000-frame test split and prints energy MAE (meV/atom)
 and forces MAE (meV/A); writes results.json, results.csv and training curves under --out.
-With --parallel (default) the models train at the same time, one thread each, so each
-gets one of the machine's cores for the whole budget. Re-running resumes finished or
+By default the models train side by side, one thread each, as many at a time as the
+machine has cores, so each gets one core for its whole budget (--sequential: one after
+another with all threads). Re-running resumes finished or
 killed runs (a finished run is only re-evaluated).
 """
 
@@ -35,7 +37,12 @@ SETTINGS = {
         "model": {"num_channels": 32, "max_L": 1, "correlation": 3, "num_interactions": 2},
         "training": {"lr": 1e-2, "batch_size": 5},
     },
+    "painn": {"model": {"num_features": 128}, "training": {"lr": 5e-4, "batch_size": 5}},
+    "dimenetpp": {"model": {}, "training": {"lr": 1e-3, "batch_size": 5}},
+    "ani": {"model": {}, "training": {"lr": 1e-3, "batch_size": 5}},
+    "so3krates": {"model": {}, "training": {"lr": 1e-3, "batch_size": 5}},
 }
+DEFAULT_MODELS = ["schnet", "mace"]
 
 
 def config(name: str, minutes: float, out: Path, threads: int) -> dict:
@@ -90,13 +97,18 @@ def evaluate_one(name: str, out: Path) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=list(SETTINGS))
+    p.add_argument("--models", nargs="+", default=DEFAULT_MODELS,
+                   help="architectures to train, or 'all' for every registered one")
     p.add_argument("--minutes", type=float, default=30.0, help="training budget per model")
     p.add_argument("--out", default=str(HERE / "out" / "rmd17_ethanol"))
     p.add_argument("--sequential", action="store_true", help="one model after another, all threads")
     p.add_argument("--_train", help=argparse.SUPPRESS)
     args = p.parse_args()
     out = Path(args.out)
+    if args.models == ["all"]:
+        from potlab.models import available
+
+        args.models = list(available())
     if args._train:  # worker mode
         train_one(args._train, args.minutes, out, threads=1)
         return 0
@@ -107,12 +119,15 @@ def main() -> int:
             train_one(name, args.minutes, out, threads=os.cpu_count() or 1)
     else:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        procs = [
-            subprocess.Popen([sys.executable, __file__, "--_train", name, "--minutes", str(args.minutes),
-                              "--out", str(out)], env=env)
-            for name in args.models
-        ]
-        codes = [q.wait() for q in procs]
+        width = os.cpu_count() or 1
+        codes = []
+        for k in range(0, len(args.models), width):  # waves of one model per core
+            procs = [
+                subprocess.Popen([sys.executable, __file__, "--_train", name, "--minutes",
+                                  str(args.minutes), "--out", str(out)], env=env)
+                for name in args.models[k : k + width]
+            ]
+            codes += [q.wait() for q in procs]
         if any(codes):
             print(f"training failed: exit codes {dict(zip(args.models, codes))}", file=sys.stderr)
             return 1
