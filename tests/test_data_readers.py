@@ -12,6 +12,7 @@ import pytest
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 
+import potlab
 from potlab.data import (
     CONFIG_TYPE_KEY,
     REF_ENERGY_KEY,
@@ -26,9 +27,9 @@ from potlab.data import (
     write_extxyz,
 )
 
-SHARED = Path("/work/shared/data")
-LI3PS4_TRAIN = SHARED / "li3ps4" / "Li3PS4-sample-train.xyz"
-RMD17_ETHANOL = SHARED / "molecules" / "rmd17" / "rmd17_ethanol_train_01.npz"
+# real files bundled with the project (the package's default study, the benchmarks' data)
+LI3PS4_TRAIN = Path(potlab.__file__).parent / "studies" / "data" / "li3ps4" / "Li3PS4-sample-train.xyz"
+RMD17_ETHANOL = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "rmd17" / "rmd17_ethanol_train_01.npz"
 
 KCAL_MOL_IN_EV = units.kcal / units.mol
 
@@ -375,10 +376,9 @@ def test_dataset_from_files(tmp_path):
     assert ds.subsets() == {"liquid": [0, 1, 2, 4, 5], "isolated molecule": [3]}
 
 
-# --- real shared files (absent on CI machines; every behaviour is also tested above) ---
+# --- real files, bundled in the repository ---
 
 
-@pytest.mark.skipif(not LI3PS4_TRAIN.exists(), reason="shared Li3PS4 data not present")
 def test_real_li3ps4_train():
     frames = read_frames(LI3PS4_TRAIN)
     assert len(frames) == 80
@@ -390,7 +390,6 @@ def test_real_li3ps4_train():
         assert set(atoms.get_chemical_symbols()) == {"Li", "P", "S"}
 
 
-@pytest.mark.skipif(not RMD17_ETHANOL.exists(), reason="shared rMD17 data not present")
 def test_real_rmd17_ethanol():
     frames = read_frames(RMD17_ETHANOL)
     assert len(frames) == 1000
