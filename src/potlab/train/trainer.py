@@ -8,7 +8,6 @@ batch order of epoch k depends only on (seed, k)).
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -20,74 +19,21 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from ase import Atoms
 
 from potlab import data as pdata
 from potlab.analysis.errors import parity_metrics
-from potlab.graph import GraphBatch, build_graph, collate
 from potlab.potential import Potential, load, predict_graphs
 from potlab.progress import progress
 from potlab.train.checkpoint import load_checkpoint, save_atomic, write_text_atomic
 from potlab.train.config import ConfigError, TrainConfig
 from potlab.train.ema import EMA
 from potlab.train.loss import weighted_loss
+from potlab.train.metrics_log import append_metrics, truncate_metrics
+from potlab.train.prepared import Prepared, prepare, read_labelled
 
 log = logging.getLogger("potlab.train")
 
-METRIC_FIELDS = [
-    "epoch", "step", "time_s", "lr", "train_loss", "valid_loss",
-    "valid_energy_mae_mev_per_atom", "valid_forces_mae_mev_per_a", "best",
-]
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-@dataclass
-class Prepared:
-    """Frames turned into graphs and label tensors, ready for batching."""
-
-    frames: list[Atoms]
-    graphs: list[GraphBatch]
-    energy: torch.Tensor  # [n_frames] eV
-    forces: list[torch.Tensor]  # per frame [n_i, 3] eV/A
-    stress: torch.Tensor  # [n_frames, 3, 3] eV/A^3
-    has_stress: torch.Tensor  # [n_frames] bool
-    weight: torch.Tensor  # [n_frames]
-
-    def batch(self, idx) -> tuple[GraphBatch, dict[str, torch.Tensor]]:
-        g = collate([self.graphs[i] for i in idx])
-        ref = {
-            "energy": self.energy[idx],
-            "forces": torch.cat([self.forces[i] for i in idx]),
-            "stress": self.stress[idx],
-            "has_stress": self.has_stress[idx],
-            "weight": self.weight[idx],
-            "n_atoms": g.n_atoms,
-            "batch": g.batch,
-        }
-        return g, ref
-
-
-def prepare(frames: list[Atoms], cutoff: float, dtype: torch.dtype, weights: np.ndarray) -> Prepared:
-    """Neighbour graphs (computed once: training frames do not move) and labels."""
-    from ase.stress import voigt_6_to_full_3x3_stress
-
-    graphs = [build_graph([a], cutoff, dtype) for a in frames]
-    stress = np.zeros((len(frames), 3, 3))
-    has = np.zeros(len(frames), dtype=bool)
-    for k, a in enumerate(frames):
-        s = a.info.get(pdata.REF_STRESS_KEY)
-        if s is not None:
-            stress[k] = voigt_6_to_full_3x3_stress(np.asarray(s))
-            has[k] = True
-    return Prepared(
-        frames=frames,
-        graphs=graphs,
-        energy=torch.tensor([a.info[pdata.REF_ENERGY_KEY] for a in frames], dtype=dtype),
-        forces=[torch.as_tensor(a.arrays[pdata.REF_FORCES_KEY], dtype=dtype) for a in frames],
-        stress=torch.as_tensor(stress, dtype=dtype),
-        has_stress=torch.as_tensor(has),
-        weight=torch.as_tensor(np.asarray(weights, dtype=float), dtype=dtype),
-    )
 
 
 @dataclass
@@ -98,19 +44,6 @@ class TrainResult:
     best_valid_loss: float
     stop_reason: str
     metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def _read_all(paths, d) -> list[Atoms]:
-    paths = [paths] if isinstance(paths, str) else list(paths or [])
-    frames: list[Atoms] = []
-    for p in paths:
-        frames.extend(
-            pdata.read_frames(
-                p, energy_key=d.energy_key, forces_key=d.forces_key, stress_key=d.stress_key,
-                config_type_key=d.config_type_key,
-            )
-        )
-    return frames
 
 
 class Trainer:
@@ -137,7 +70,7 @@ class Trainer:
 
     def _setup_data(self) -> None:
         d, t = self.cfg.data, self.cfg.training
-        frames = _read_all(d.train, d)
+        frames = read_labelled(d.train, d)
         self.report: dict[str, Any] = {"n_read": len(frames)}
         if d.outliers is not None:
             rep = pdata.screen_outliers(frames, threshold=d.outliers.threshold)
@@ -145,7 +78,7 @@ class Trainer:
             self.report["outliers"] = rep.to_dict()
             if d.outliers.drop and len(rep.indices):
                 frames = pdata.drop_outliers(frames, rep)
-        valid_frames = _read_all(d.valid, d) if d.valid else None
+        valid_frames = read_labelled(d.valid, d) if d.valid else None
         split_path = self.out / "split.json"
         if split_path.exists():
             split = pdata.Split.load(split_path)
@@ -289,7 +222,7 @@ class Trainer:
             if state["stop_reason"] in ("max_time", "max_epochs"):
                 state["stop_reason"] = None  # a larger budget in the config continues the run
             log.info("resuming %s at epoch %d", self.out, state["epoch"])
-            _truncate_metrics(metrics_path, state["epoch"])
+            truncate_metrics(metrics_path, state["epoch"])
         elif metrics_path.exists():
             metrics_path.unlink()
 
@@ -360,7 +293,7 @@ class Trainer:
                 "best": int(improved),
             }
             self._checkpoint(state)
-            _append_metrics(metrics_path, row)
+            append_metrics(metrics_path, row)
             bar.update(1)
             bar.set_postfix(loss=f"{vm['loss']:.3g}", F_mae=f"{row['valid_forces_mae_mev_per_a']:.1f}meV/A")
         bar.close()
@@ -424,30 +357,6 @@ class Trainer:
             },
             self.ckpt_path,
         )
-
-
-def _append_metrics(path: Path, row: dict[str, Any]) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=METRIC_FIELDS)
-        if new:
-            w.writeheader()
-        w.writerow(row)
-        fh.flush()
-
-
-def _truncate_metrics(path: Path, next_epoch: int) -> None:
-    """Drop rows a killed run wrote after its last checkpoint (epoch >= next_epoch)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < next_epoch]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=METRIC_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
 
 
 def train(cfg: TrainConfig, out: str | Path | None = None) -> TrainResult:
