@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # Install torch first from its exact pin (CPU build), then the rest; re-run only when
 # the requirement files change, so `make setup` is idempotent and fast.
-$(STAMP): $(BIN)/python requirements.txt requirements-space.txt pyproject.toml
+$(STAMP): $(BIN)/python requirements*.txt pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .

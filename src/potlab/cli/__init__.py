@@ -1,5 +1,6 @@
-"""The ``potlab`` command: thin argument parsing over the library, one module per command
-group when a group grows (``space``)."""
+"""The ``potlab`` command: thin argument parsing over the library. The small commands live
+here; a command group is one module of this package with ``add_parser(subparsers)``
+(``space.py``), found automatically."""
 
 from __future__ import annotations
 
@@ -109,10 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-time", type=float, default=None, help="seconds of training per model")
     d.set_defaults(func=_cmd_demo)
 
-    from potlab.cli.space import add_parser as add_space_parser
-
-    add_space_parser(sub)  # potlab space {count,enumerate,label,map}
+    _add_command_modules(sub)
     return p
+
+
+def _add_command_modules(sub) -> None:
+    """Attach every module of this package that defines ``add_parser(subparsers)``
+    (``space.py`` gives ``potlab space ...``): a new command group is one new module."""
+    import importlib
+    import pkgutil
+
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "add_parser"):
+            module.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

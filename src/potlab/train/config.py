@@ -47,7 +47,10 @@ class DataConfig(_Strict):
 
 class TrainingConfig(_Strict):
     seed: int = 0
-    max_time: float | None = None  # seconds of wall clock (summed over resumes)
+    max_time: float | None = None  # seconds on the budget clock (summed over resumes)
+    # "wall": elapsed time; "cpu": this process's CPU time, so that runs sharing a busy
+    # machine still get equal compute (benchmarks comparing architectures use it)
+    budget_clock: Literal["wall", "cpu"] = "wall"
     max_epochs: int = 1000
     batch_size: int = 4
     valid_batch_size: int = 16

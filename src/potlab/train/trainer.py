@@ -228,11 +228,12 @@ class Trainer:
 
         n_train = len(self.train_data.graphs)
         bs = t.batch_size
-        t0 = time.monotonic()
+        clock = time.process_time if t.budget_clock == "cpu" else time.monotonic
+        t0 = clock()
         elapsed0 = state["elapsed"]
 
         def elapsed() -> float:
-            return elapsed0 + time.monotonic() - t0
+            return elapsed0 + clock() - t0
 
         out_of_time = t.max_time is not None and elapsed() >= t.max_time
         if state["stop_reason"] is None and out_of_time:
