@@ -1,0 +1,308 @@
+"""Stability monitors: has a trajectory failed, when, and why (seeds 000 and 003, t_stab).
+
+A monitor is a small object with ``start(atoms0)`` (the reference state at t=0) and
+``check(atoms, time_fs) -> str | None`` (a failure reason, or None while the frame is fine).
+The same objects run live inside :func:`potlab.md.runner.run_md` (the run stops and records
+the reason) and after the fact through :func:`check_trajectory`, which
+``potlab analyze stability`` calls.
+
+Units: Angstrom, fs (ps in results), K, g/cm^3.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.data import covalent_radii
+from ase.geometry import find_mic
+from ase.neighborlist import natural_cutoffs, neighbor_list
+
+AMU_PER_A3_TO_G_CM3 = 1.66053906660  # 1 amu / 1 A^3 in g/cm^3
+
+
+def density_g_cm3(atoms: Atoms) -> float:
+    """Mass density in g/cm^3 of a periodic cell (NaN when the cell has no volume)."""
+    if not atoms.pbc.all() or atoms.cell.rank < 3:
+        return float("nan")
+    return float(atoms.get_masses().sum() / atoms.get_volume() * AMU_PER_A3_TO_G_CM3)
+
+
+class Monitor:
+    """Base class: ``name`` names the failure kind; subclasses override ``check``."""
+
+    name = "monitor"
+
+    def start(self, atoms: Atoms) -> None:
+        """Record the reference state (the frame at t=0)."""
+
+    def check(self, atoms: Atoms, time_fs: float) -> str | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class BondMonitor(Monitor):
+    """A bond present at t=0 stretched beyond its initial length + ``max_stretch`` (A).
+
+    Bonds are the pairs closer than the sum of ASE's covalent ``natural_cutoffs`` at t=0
+    (times ``mult``) plus ``skin`` (A; 0.3 as in ASE's ``build_neighbor_list``, since real
+    bonds are often a little longer than the radii sum: C-C 1.53 A vs 2 x 0.76 A). Lengths at later times follow each bond's initial image and apply the
+    minimum-image convention to the change of the bond vector, so wrapping does not matter.
+    ``exclude_elements`` drops bonds touching mobile ions (e.g. ``["Li"]`` in a superionic
+    conductor, where Li hops are physics, not failure).
+    """
+
+    name = "bond"
+
+    def __init__(self, max_stretch: float = 0.5, mult: float = 1.0, skin: float = 0.3,
+                 exclude_elements: Sequence[str] = ()) -> None:
+        self.max_stretch = float(max_stretch)
+        self.mult, self.skin = float(mult), float(skin)
+        self.exclude_elements = tuple(exclude_elements)
+
+    def start(self, atoms: Atoms) -> None:
+        radii = np.asarray(natural_cutoffs(atoms, mult=self.mult)) + 0.5 * self.skin
+        i, j, shift = neighbor_list("ijS", atoms, radii)
+        keep = i < j
+        if self.exclude_elements:
+            sym = np.array(atoms.get_chemical_symbols())
+            bad = np.isin(sym, self.exclude_elements)
+            keep &= ~bad[i] & ~bad[j]
+        self.i, self.j, self.shift = i[keep], j[keep], shift[keep]
+        self.vec0 = self._vectors(atoms)
+        self.len0 = np.linalg.norm(self.vec0, axis=1)
+
+    def _vectors(self, atoms: Atoms) -> np.ndarray:
+        pos = atoms.positions
+        return pos[self.j] - pos[self.i] + self.shift @ atoms.cell.array
+
+    def lengths(self, atoms: Atoms) -> np.ndarray:
+        """Current length (A) of every initial bond."""
+        delta = self._vectors(atoms) - self.vec0
+        if atoms.pbc.any():
+            delta, _ = find_mic(delta, atoms.cell, atoms.pbc)
+        return np.linalg.norm(self.vec0 + delta, axis=1)
+
+    def check(self, atoms: Atoms, time_fs: float) -> str | None:
+        if len(self.i) == 0:
+            return None
+        stretch = self.lengths(atoms) - self.len0
+        k = int(np.argmax(stretch))
+        if stretch[k] > self.max_stretch:
+            a, b = int(self.i[k]), int(self.j[k])
+            return (f"bond {a}-{b} ({atoms[a].symbol}-{atoms[b].symbol}) stretched by "
+                    f"{stretch[k]:.2f} A (> {self.max_stretch} A) from {self.len0[k]:.2f} A")
+        return None
+
+
+class FusionMonitor(Monitor):
+    """Two atoms closer than ``fraction`` x the sum of their covalent radii (atom fusion)."""
+
+    name = "fusion"
+
+    def __init__(self, fraction: float = 0.5) -> None:
+        self.fraction = float(fraction)
+
+    def check(self, atoms: Atoms, time_fs: float) -> str | None:
+        radii = self.fraction * covalent_radii[atoms.numbers]
+        i, j, d = neighbor_list("ijd", atoms, radii)
+        if len(d) == 0:
+            return None
+        k = int(np.argmin(d))
+        a, b = int(i[k]), int(j[k])
+        return (f"atoms {a} and {b} ({atoms[a].symbol}-{atoms[b].symbol}) at {d[k]:.2f} A "
+                f"< {self.fraction} x covalent radii sum")
+
+
+class DensityMonitor(Monitor):
+    """Density outside ``[low, high]`` g/cm^3 (periodic cells only; silent otherwise).
+
+    The default bounds [0.2, 2.0] are seed 003's criterion for molecular liquids. A dense
+    inorganic solid sits near or above the upper bound (LGPS is about 2.0 g/cm^3), so
+    set ``high`` (and ``low``) for the material at hand.
+    """
+
+    name = "density"
+
+    def __init__(self, low: float = 0.2, high: float = 2.0) -> None:
+        self.low, self.high = float(low), float(high)
+
+    def check(self, atoms: Atoms, time_fs: float) -> str | None:
+        rho = density_g_cm3(atoms)
+        if math.isnan(rho):
+            return None
+        if not self.low <= rho <= self.high:
+            return f"density {rho:.3f} g/cm^3 outside [{self.low}, {self.high}]"
+        return None
+
+
+class FiniteMonitor(Monitor):
+    """NaN or infinity in positions, momenta, cell, or stored energy / forces."""
+
+    name = "nan"
+
+    def check(self, atoms: Atoms, time_fs: float) -> str | None:
+        arrays = {"positions": atoms.positions, "cell": atoms.cell.array}
+        if "momenta" in atoms.arrays:
+            arrays["momenta"] = atoms.arrays["momenta"]
+        calc = atoms.calc
+        results = getattr(calc, "results", {}) if calc is not None else {}
+        for key in ("energy", "forces"):
+            if key in results:
+                arrays[key] = np.asarray(results[key], dtype=float)
+        for key, value in arrays.items():
+            if not np.all(np.isfinite(value)):
+                return f"non-finite {key}"
+        return None
+
+
+class TemperatureMonitor(Monitor):
+    """Temperature (K, from the momenta) above ``factor`` x ``target_K`` or above ``max_K``.
+
+    Frames without momenta are skipped. With neither ``target_K`` nor ``max_K`` it never fires.
+    """
+
+    name = "temperature"
+
+    def __init__(self, target_K: float | None = None, factor: float = 5.0,
+                 max_K: float | None = None) -> None:
+        self.target_K, self.factor, self.max_K = target_K, float(factor), max_K
+
+    @property
+    def limit_K(self) -> float:
+        limits = [x for x in (self.max_K, None if self.target_K is None
+                              else self.factor * self.target_K) if x is not None]
+        return min(limits) if limits else math.inf
+
+    def check(self, atoms: Atoms, time_fs: float) -> str | None:
+        if "momenta" not in atoms.arrays:
+            return None
+        temp = atoms.get_temperature()
+        if not math.isfinite(temp):
+            return "non-finite temperature"
+        if temp > self.limit_K:
+            return f"temperature {temp:.0f} K above {self.limit_K:.0f} K"
+        return None
+
+
+class RDFMonitor(Monitor):
+    """MDsim's windowed RDF check (seed 000): the RDF over each ``window_ps`` window is compared
+    with a reference RDF; the run has collapsed when ``integral |g - g_ref| dr`` exceeds
+    ``threshold`` (A). The reference is the RDF of ``reference_frames`` (e.g. the reference
+    trajectory) or, without them, of the first window. Windows do not overlap; a failure is
+    dated at the last frame of the offending window.
+    """
+
+    name = "rdf"
+
+    def __init__(self, reference_frames: Sequence[Atoms] | None = None, window_ps: float = 1.0,
+                 threshold: float = 1.0, rmax: float = 6.0, bins: int = 200) -> None:
+        self.reference_frames = reference_frames
+        self.window_fs = 1000.0 * float(window_ps)
+        self.threshold, self.rmax, self.bins = float(threshold), float(rmax), int(bins)
+
+    def _rdf(self, frames):
+        from potlab.analysis.rdf import rdf
+
+        return rdf(frames, rmax=self.rmax, bins=self.bins)
+
+    def start(self, atoms: Atoms) -> None:
+        self.reference = self._rdf(list(self.reference_frames)) if self.reference_frames else None
+        self.buffer: list[Atoms] = []
+        self.window_start: float | None = None
+        self.last_error: float | None = None
+
+    def check(self, atoms: Atoms, time_fs: float) -> str | None:
+        from potlab.analysis.rdf import rdf_error
+
+        if self.window_start is None:
+            self.window_start = time_fs
+        frame = atoms.copy()
+        frame.calc = None
+        self.buffer.append(frame)
+        if time_fs - self.window_start < self.window_fs - 1e-9:
+            return None
+        current = self._rdf(self.buffer)
+        self.buffer, self.window_start = [], None
+        if self.reference is None:
+            self.reference = current
+            return None
+        err = rdf_error(current.r, current.g, self.reference.g)["integral"]
+        self.last_error = float(err)
+        if err > self.threshold:
+            return f"RDF error {err:.3f} A over a {self.window_fs / 1000:g} ps window > {self.threshold}"
+        return None
+
+
+def default_monitors(target_K: float | None = None) -> list[Monitor]:
+    """Non-finite values, bonds (+0.5 A), fusion (0.5 x covalent radii), density
+    [0.2, 2.0] g/cm^3, and, with ``target_K``, a temperature blow-up at 5 x the target."""
+    mons: list[Monitor] = [FiniteMonitor(), BondMonitor(), FusionMonitor(), DensityMonitor()]
+    if target_K is not None:
+        mons.append(TemperatureMonitor(target_K=target_K))
+    return mons
+
+
+@dataclass
+class StabilityResult:
+    """Outcome of a stability check.
+
+    ``t_stab_ps``: time (ps) of the first failing frame, or the trajectory length when none
+    fails; ``reason``: why it failed (None if stable); ``frame``: index of the failing frame;
+    ``stable``: no monitor fired; ``monitor``: the name of the monitor that fired.
+    """
+
+    t_stab_ps: float
+    reason: str | None = None
+    frame: int | None = None
+    stable: bool = True
+    monitor: str | None = None
+
+
+def frame_time_fs(atoms: Atoms, index: int, timestep_fs: float | None) -> float:
+    """``atoms.info["time_fs"]`` if present, else ``timestep_fs * index`` (fs)."""
+    if "time_fs" in atoms.info:
+        return float(atoms.info["time_fs"])
+    if timestep_fs is None:
+        raise ValueError(f"frame {index}: field 'time_fs' missing and no timestep_fs given")
+    return float(timestep_fs) * index
+
+
+def check_trajectory(
+    frames: Iterable[Atoms] | str | Path,
+    timestep_fs: float | None = None,
+    monitors: Sequence[Monitor] | None = None,
+    reference_frames: Sequence[Atoms] | None = None,
+) -> StabilityResult:
+    """Run the monitors over stored frames (a list of Atoms or any file ``ase.io.read`` reads)
+    and return when and why the trajectory first failed.
+
+    Times come from ``info["time_fs"]`` when present, else ``timestep_fs * index``.
+    ``monitors`` defaults to :func:`default_monitors`; ``reference_frames`` adds an
+    :class:`RDFMonitor` against their RDF.
+    """
+    if isinstance(frames, (str, Path)):
+        import ase.io
+
+        frames = ase.io.read(frames, ":")
+    mons = list(default_monitors() if monitors is None else monitors)
+    if reference_frames is not None:
+        mons.append(RDFMonitor(reference_frames=reference_frames))
+    time_fs = 0.0
+    n = 0
+    for index, atoms in enumerate(frames):
+        time_fs = frame_time_fs(atoms, index, timestep_fs)
+        if index == 0:
+            for mon in mons:
+                mon.start(atoms)
+        for mon in mons:
+            reason = mon.check(atoms, time_fs)
+            if reason is not None:
+                return StabilityResult(time_fs / 1000.0, reason, index, False, mon.name)
+        n += 1
+    if n == 0:
+        raise ValueError("check_trajectory: no frames")
+    return StabilityResult(time_fs / 1000.0, None, None, True, None)
