@@ -1,20 +1,40 @@
 """Run independent jobs: local processes by default, a Dask cluster when given an address.
 
 ``run_jobs(fn, items)`` maps ``fn`` over ``items`` and returns the results in the order
-of ``items``. With ``scheduler=None`` the jobs run in a local
+of ``items``; ``iter_jobs(fn, items)`` yields ``(index, result)`` pairs as jobs finish,
+so a caller can store each result at once (a killed run then loses only the jobs in
+flight). With ``scheduler=None`` the jobs run in a local
 :class:`concurrent.futures.ProcessPoolExecutor` (``workers=1`` runs them in this
 process, which is what tests and debuggers want). With ``scheduler="tcp://host:port"``
-(or a ``distributed.Client``) they run on that Dask ``distributed`` cluster; a
-dask-jobqueue cluster on SLURM/PBS is reached the same way through its address.
+(or a ``distributed.Client``) they run on that Dask ``distributed`` cluster.
 ``fn`` and the items must be picklable (a module-level function, plain data).
+
+Clusters on a batch system (SLURM, PBS, SGE, LSF) are reached through dask-jobqueue,
+which submits the Dask workers as batch jobs; potlab only needs the scheduler address::
+
+    from dask_jobqueue import SLURMCluster        # pip install dask-jobqueue
+    cluster = SLURMCluster(cores=1, processes=1, memory="4GB", walltime="02:00:00",
+                           job_script_prologue=["export OMP_NUM_THREADS=1"])
+    cluster.scale(jobs=32)                          # 32 single-core workers
+    run_jobs(fn, items, scheduler=cluster.scheduler_address)
+    # or from the shell: potlab label ... --scheduler tcp://<host>:<port>
+
+(``PBSCluster`` takes the same arguments.) One thread per worker is what labelling
+wants: tight-binding codes use OpenMP, and two threads on a busy core make a 10 ms
+call take hundreds. Local workers get ``worker_env`` (e.g. ``{"OMP_NUM_THREADS": "1"}``)
+set before the job runs; Dask workers should be started with it in their environment.
+
+When a Dask worker dies, the scheduler reruns its unfinished jobs on another worker;
+each job's result still reaches the caller exactly once.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 from potlab.progress import progress
@@ -37,6 +57,8 @@ def run_jobs(
     scheduler: Any = None,
     workers: int | None = None,
     desc: str | None = None,
+    worker_env: dict[str, str] | None = None,
+    start_method: str | None = None,
 ) -> list[Any]:
     """Apply ``fn`` to every item, in parallel, and return the results in item order.
 
@@ -48,35 +70,76 @@ def run_jobs(
         workers: local worker processes (default: usable CPUs; 1 runs in-process).
             Ignored with a scheduler: the cluster decides.
         desc: label of the progress bar.
+        worker_env: environment variables set in each local worker process before
+            its first job (not in this process when ``workers=1``).
+        start_method: multiprocessing start method of local workers ("fork",
+            "forkserver", "spawn"; default: the platform's).
 
     Raises:
         The first exception raised by a job (after the others have been cancelled).
     """
     items = list(items)
+    results: list[Any] = [None] * len(items)
+    for i, value in iter_jobs(fn, items, scheduler=scheduler, workers=workers, desc=desc,
+                              worker_env=worker_env, start_method=start_method):
+        results[i] = value
+    return results
+
+
+def iter_jobs(
+    fn: Callable[[Any], Any],
+    items: Iterable[Any],
+    *,
+    scheduler: Any = None,
+    workers: int | None = None,
+    desc: str | None = None,
+    worker_env: dict[str, str] | None = None,
+    start_method: str | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """Like :func:`run_jobs`, but yield ``(index, result)`` as each job finishes (in
+    completion order), so the caller can save results one by one."""
+    items = list(items)
     if not items:
-        return []
+        return
     if scheduler is not None:
-        return _run_dask(fn, items, scheduler, desc)
+        yield from _iter_dask(fn, items, scheduler, desc)
+        return
     n = default_workers() if workers is None else int(workers)
     if n < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if n == 1 or len(items) == 1:
-        return [fn(x) for x in progress(items, desc=desc, total=len(items))]
+        for i, x in enumerate(progress(items, desc=desc, total=len(items))):
+            yield i, fn(x)
+        return
     n = min(n, len(items))
     log.info("running %d jobs on %d local processes", len(items), n)
-    with ProcessPoolExecutor(max_workers=n) as pool:
-        futures = [pool.submit(fn, x) for x in items]
+    context = multiprocessing.get_context(start_method) if start_method else None
+    with ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_set_env,
+                             initargs=(dict(worker_env or {}),)) as pool:
+        futures = {pool.submit(fn, x): i for i, x in enumerate(items)}
+        pending = set(futures)
+        bar = progress(total=len(futures), desc=desc)
         try:
-            return [f.result() for f in progress(futures, desc=desc, total=len(futures))]
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in sorted(done, key=futures.__getitem__):
+                    yield futures[f], f.result()
+                    bar.update(1)
         except BaseException:
-            for f in futures:
+            for f in pending:
                 f.cancel()
             raise
+        finally:
+            bar.close()
 
 
-def _run_dask(fn: Callable[[Any], Any], items: list[Any], scheduler: Any, desc: str | None):
+def _set_env(env: dict[str, str]) -> None:
+    os.environ.update(env)
+
+
+def _iter_dask(fn: Callable[[Any], Any], items: list[Any], scheduler: Any, desc: str | None):
     try:
-        from distributed import Client
+        from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "a Dask scheduler was given but 'distributed' is not installed: "
@@ -87,10 +150,17 @@ def _run_dask(fn: Callable[[Any], Any], items: list[Any], scheduler: Any, desc: 
     try:
         log.info("running %d jobs on Dask scheduler %s", len(items), client.scheduler.address)
         futures = client.map(fn, items, pure=False)
-        results = []
-        for f in progress(futures, desc=desc, total=len(futures)):
-            results.append(f.result())
-        return results
+        index = {f.key: i for i, f in enumerate(futures)}
+        bar = progress(total=len(futures), desc=desc)
+        try:
+            for f in as_completed(futures):
+                yield index[f.key], f.result()
+                bar.update(1)
+        except BaseException:
+            client.cancel(futures)
+            raise
+        finally:
+            bar.close()
     finally:
         if own:
             client.close()
