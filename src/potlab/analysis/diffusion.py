@@ -38,21 +38,29 @@ def msd_fft(x: np.ndarray) -> np.ndarray:
 
     ``x``: unwrapped positions, Angstrom, [frames T, atoms N, 3]. Returns MSD(m) for every lag
     m = 0..T-1, A^2, [T]: ``MSD(m) = 1/N sum_i 1/(T-m) sum_t |x_i(t+m) - x_i(t)|^2``.
-    Uses ``S1 - 2 S2`` with the autocorrelation S2 from one FFT per coordinate column whose power
-    spectra are summed before a single inverse FFT.
     """
     x = np.asarray(x, dtype=np.float64)
     t, n = x.shape[0], x.shape[1]
-    cols = np.ascontiguousarray(x.reshape(t, n * 3).T)  # [3N, T]
+    return msd_fft_columns(x.reshape(t, n * 3).T) / n
+
+
+def msd_fft_columns(cols: np.ndarray) -> np.ndarray:
+    """Sum over rows of the all-origins mean square increment of each row of ``cols`` [M, T].
+
+    ``S1 - 2 S2`` with the autocorrelation S2 from one real FFT per row, whose power spectra are
+    summed before a single inverse FFT (so the cost is M forward FFTs and one inverse).
+    """
+    cols = np.ascontiguousarray(cols, dtype=np.float64)
+    t = cols.shape[1]
     n_fft = next_fast_len(2 * t, real=True)
-    f = rfft(cols, n=n_fft, axis=1)
-    power = (f.real**2 + f.imag**2).sum(axis=0)  # [n_fft // 2 + 1]
+    f = rfft(cols, n=n_fft, axis=1).view(np.float64)  # [M, 2 (n_fft // 2 + 1)]
+    power = np.einsum("ij,ij->j", f, f).reshape(-1, 2).sum(axis=1)
     s2 = irfft(power, n=n_fft)[:t]
-    q = (cols**2).sum(axis=0)  # [T]
+    q = np.einsum("ij,ij->j", cols, cols)  # [T]
     prefix = np.concatenate([[0.0], np.cumsum(q)])
     m = np.arange(t)
     s1 = prefix[t - m] + (prefix[t] - prefix[m])
-    return (s1 - 2.0 * s2) / (t - m) / n
+    return (s1 - 2.0 * s2) / (t - m)
 
 
 def msd_direct(x: np.ndarray, max_lag: int | None = None) -> np.ndarray:
@@ -122,24 +130,32 @@ class DiffusionResult:
         return out
 
 
-def _drift_corrected(traj: Trajectory, species: str, drift: str, skip_frames: int) -> np.ndarray:
+def _drift_corrected(traj: Trajectory, species: str, drift: str, skip_frames: int
+                     ) -> np.ndarray:
+    """Unwrapped, drift-corrected coordinates of ``species`` as rows [3 n_species, T]."""
     pos = traj.positions[skip_frames:]
-    cells = traj.cells[skip_frames:]
-    x = pos if traj.unwrapped else unwrap_positions(pos, cells, traj.pbc)
+    x = pos if traj.unwrapped else unwrap_positions(pos, traj.cells[skip_frames:], traj.pbc)
+    t, n = x.shape[0], x.shape[1]
+    flat = x.reshape(t, n * 3)
     idx = traj.indices(species)
+    col = (idx[:, None] * 3 + np.arange(3)).ravel()
+    rows = flat.T[col]  # [3 n_species, T], a gather of rows of the transposed view
     if drift == "none":
-        return x[:, idx]
+        return rows
     if drift == "framework":
-        frame = np.setdiff1d(np.arange(traj.n_atoms), idx)
-        if frame.size == 0:
-            return x[:, idx]
-        shift = (x[:, frame] - x[:1, frame]).mean(axis=1)  # [T, 3]
+        w = np.ones(n)
+        w[idx] = 0.0
     elif drift == "com":
-        w = traj.masses / traj.masses.sum()
-        shift = np.einsum("tni,n->ti", x - x[:1], w)
+        w = np.asarray(traj.masses, dtype=float).copy()
     else:
         raise ValueError(f"drift must be 'framework', 'com' or 'none', got {drift!r}")
-    return x[:, idx] - shift[:, None, :]
+    if w.sum() == 0:
+        return rows
+    weights = np.kron(w / w.sum(), np.eye(3))  # [3, 3N]: weighted mean of each coordinate
+    centre = weights @ flat.T  # [3, T] via BLAS
+    centre -= centre[:, :1]
+    rows = rows.reshape(len(idx), 3, t) - centre[None]
+    return rows.reshape(len(idx) * 3, t)
 
 
 def compute_msd(traj: Trajectory, species: str, skip_ps: float = 0.0,
@@ -149,10 +165,11 @@ def compute_msd(traj: Trajectory, species: str, skip_ps: float = 0.0,
     skip = round(skip_ps * 1000.0 / dt)
     if traj.n_frames - skip < 3:
         raise ValueError(f"{traj.source}: skip_ps={skip_ps} leaves {traj.n_frames - skip} frames")
-    x = _drift_corrected(traj, species, drift, skip)
-    msd = msd_fft(x)
+    rows = _drift_corrected(traj, species, drift, skip)
+    n_atoms = rows.shape[0] // 3
+    msd = msd_fft_columns(rows) / n_atoms
     return MSDResult(t_ps=np.arange(len(msd)) * dt / 1000.0, msd_A2=msd, species=species,
-                     n_atoms=x.shape[1], frame_interval_fs=dt)
+                     n_atoms=n_atoms, frame_interval_fs=dt)
 
 
 def fit_slope(t_fs: np.ndarray, msd: np.ndarray, weights: np.ndarray | None = None
