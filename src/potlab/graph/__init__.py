@@ -6,6 +6,13 @@ Conventions (shared with mace-torch): ``edge_index[0]`` is the sender ``i``,
 of ``j``. Both directions of every pair are present (full list).
 """
 
-from potlab.graph.batch import GraphBatch, build_graph, collate, edge_vectors, neighbour_list
+from potlab.graph.batch import (
+    GraphBatch,
+    build_graph,
+    collate,
+    edge_vectors,
+    neighbour_list,
+    replicate,
+)
 
-__all__ = ["GraphBatch", "build_graph", "collate", "edge_vectors", "neighbour_list"]
+__all__ = ["GraphBatch", "build_graph", "collate", "edge_vectors", "neighbour_list", "replicate"]

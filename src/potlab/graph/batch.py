@@ -107,6 +107,25 @@ def collate(graphs: Sequence[GraphBatch]) -> GraphBatch:
     )
 
 
+def replicate(batch: GraphBatch, copies: int) -> GraphBatch:
+    """``copies`` disjoint copies of a batch, one after another: node, edge and frame rows
+    of copy ``m`` are the contiguous block ``m`` of every tensor (a committee evaluates
+    member ``m`` on copy ``m``, see :mod:`potlab.models.grouped`)."""
+    m = int(copies)
+    k = torch.arange(m, device=batch.species.device)
+    return GraphBatch(
+        species=batch.species.repeat(m),
+        positions=batch.positions.repeat(m, 1),
+        edge_index=(batch.edge_index[:, None, :] + (k * batch.num_nodes)[None, :, None]).reshape(2, -1),
+        unit_shifts=batch.unit_shifts.repeat(m, 1),
+        shifts=batch.shifts.repeat(m, 1),
+        batch=(batch.batch[None, :] + (k * batch.num_graphs)[:, None]).reshape(-1),
+        cell=batch.cell.repeat(m, 1, 1),
+        pbc=batch.pbc.repeat(m, 1),
+        n_atoms=batch.n_atoms.repeat(m),
+    )
+
+
 def build_graph(
     frames: Sequence[Atoms], cutoff: float, dtype: torch.dtype = torch.float64
 ) -> GraphBatch:

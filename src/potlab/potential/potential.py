@@ -77,41 +77,15 @@ class Potential(nn.Module):
 
         ``training=True`` keeps the graph of the derivatives for a loss on forces.
         """
-        dtype = self.dtype
-        batch = batch.to(dtype=dtype)
-        positions = batch.positions.detach().requires_grad_(forces or stress)
-        cell = batch.cell
-        inputs = [positions]
-        if stress:
-            displacement = torch.zeros(
-                (batch.num_graphs, 3, 3), dtype=dtype, device=positions.device, requires_grad=True
-            )
-            sym = 0.5 * (displacement + displacement.transpose(1, 2))  # [n_frames, 3, 3]
-            positions = positions + torch.einsum("ni,nij->nj", positions, sym[batch.batch])
-            cell = cell + torch.bmm(cell, sym)
-            inputs.append(displacement)
-        graph = batch.with_geometry(positions, cell)
-        model_e = self.model(graph)  # [n_atoms]
-        node_e = (
-            self.e0_table[batch.species].to(dtype)
+        return energy_and_derivatives(self._node_energy, batch.to(dtype=self.dtype), forces, stress, training)
+
+    def _node_energy(self, graph: GraphBatch) -> torch.Tensor:
+        dtype = graph.positions.dtype
+        return (
+            self.e0_table[graph.species].to(dtype)
             + self.shift.to(dtype)
-            + self.scale.to(dtype) * model_e
+            + self.scale.to(dtype) * self.model(graph)
         )
-        energy = torch.zeros(batch.num_graphs, dtype=dtype, device=node_e.device)
-        energy = energy.index_add(0, batch.batch, node_e)
-        out = {"energy": energy, "node_energy": node_e}
-        if forces or stress:
-            grads = torch.autograd.grad(
-                energy.sum(), inputs, create_graph=training, retain_graph=training
-            )
-            if forces:
-                out["forces"] = -grads[0]
-            if stress:
-                volume = torch.linalg.det(batch.cell).abs()  # [n_frames]
-                safe = torch.where(volume > 0, volume, torch.ones_like(volume))
-                s = grads[1] / safe[:, None, None]
-                out["stress"] = torch.where((volume > 0)[:, None, None], s, torch.zeros_like(s))
-        return out
 
     def calculator(self, **kwargs):
         """This potential as an ASE calculator."""
@@ -155,13 +129,52 @@ class Potential(nn.Module):
         return path
 
 
+def energy_and_derivatives(
+    node_energy, batch: GraphBatch, forces: bool, stress: bool, training: bool
+) -> dict[str, torch.Tensor]:
+    """Frame energies from ``node_energy(graph) -> [n_atoms]`` and their derivatives:
+    forces -dE/dR and stress (1/V) dE/d(strain) by autograd, one backward pass for the
+    whole batch (eV, eV/A, eV/A^3; zero stress for non-periodic frames)."""
+    dtype = batch.positions.dtype
+    positions = batch.positions.detach().requires_grad_(forces or stress)
+    cell = batch.cell
+    inputs = [positions]
+    if stress:
+        displacement = torch.zeros(
+            (batch.num_graphs, 3, 3), dtype=dtype, device=positions.device, requires_grad=True
+        )
+        sym = 0.5 * (displacement + displacement.transpose(1, 2))  # [n_frames, 3, 3]
+        positions = positions + torch.einsum("ni,nij->nj", positions, sym[batch.batch])
+        cell = cell + torch.bmm(cell, sym)
+        inputs.append(displacement)
+    node_e = node_energy(batch.with_geometry(positions, cell))  # [n_atoms]
+    energy = torch.zeros(batch.num_graphs, dtype=dtype, device=node_e.device)
+    energy = energy.index_add(0, batch.batch, node_e)
+    out = {"energy": energy, "node_energy": node_e}
+    if forces or stress:
+        grads = torch.autograd.grad(energy.sum(), inputs, create_graph=training, retain_graph=training)
+        if forces:
+            out["forces"] = -grads[0]
+        if stress:
+            volume = torch.linalg.det(batch.cell).abs()  # [n_frames]
+            safe = torch.where(volume > 0, volume, torch.ones_like(volume))
+            s = grads[1] / safe[:, None, None]
+            out["stress"] = torch.where((volume > 0)[:, None, None], s, torch.zeros_like(s))
+    return out
+
+
 def load(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None) -> Potential:
     """Load a potential saved by :meth:`Potential.save` (or a training checkpoint, whose
-    ``potential`` entry has the same layout). ``dtype`` is "float32" or "float64"."""
+    ``potential`` entry has the same layout, or a committee file, which gives a
+    :class:`~potlab.potential.Committee`). ``dtype`` is "float32" or "float64"."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model file")
     state = torch.load(path, map_location=device, weights_only=True)
+    if state.get("format") == "potlab-committee/1":
+        from potlab.potential.committee import load_committee
+
+        return load_committee(path, device=device, dtype=dtype)
     if "potential" in state:  # a training checkpoint
         state = state["potential"]
     if "spec" not in state or state["spec"].get("format") != FORMAT:
