@@ -1,0 +1,147 @@
+"""potlab.reference labellers: real tblite calls, failure records, the label store cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms, units
+from ase.build import molecule
+from ase.calculators.emt import EMT
+
+from potlab.data import read_frames
+from potlab.reference import LabelStore, Labeller, Method, get_method, structure_hash
+
+
+def _direct_tblite(method: str, atoms: Atoms, charge: float = 0.0):
+    from tblite.interface import Calculator
+
+    calc = Calculator(method, atoms.numbers, atoms.positions / units.Bohr, charge=charge)
+    calc.set("verbosity", 0)
+    res = calc.singlepoint()
+    return res.get("energy") * units.Hartree, -res.get("gradient") * units.Hartree / units.Bohr
+
+
+@pytest.mark.parametrize(("name", "tb"), [("gfn2-xtb", "GFN2-xTB"), ("gfn1-xtb", "GFN1-xTB")])
+def test_xtb_equals_direct_tblite_call(name, tb):
+    water = molecule("H2O")
+    hydroxide = Atoms("OH", positions=[[0, 0, 0], [0, 0, 0.97]], info={"charge": -1})
+    res = Labeller(name, workers=1).label([water, hydroxide])
+    assert not res.failures and len(res.labelled) == 2
+    for atoms, out, charge in zip([water, hydroxide], res.labelled, [0.0, -1.0]):
+        energy, forces = _direct_tblite(tb, atoms, charge)
+        assert out.info["REF_energy"] == pytest.approx(energy, rel=1e-9, abs=1e-8)
+        np.testing.assert_allclose(out.arrays["REF_forces"], forces, atol=1e-8)
+        assert "REF_stress" not in out.info
+    neutral_oh = Labeller(name, workers=1).label([Atoms(hydroxide.symbols, hydroxide.positions)])
+    assert abs(neutral_oh.labelled[0].info["REF_energy"] - res.labelled[1].info["REF_energy"]) > 0.1
+
+
+def test_failures_are_recorded_and_the_batch_goes_on(tmp_path):
+    too_close = molecule("H2O")
+    too_close.positions[1] = too_close.positions[0] + [0.2, 0.0, 0.0]
+    stretched = molecule("H2O")
+    stretched.positions[1] *= 3.0  # a radical pair: no SCF convergence within 12 cycles
+    batch = [molecule("H2O"), too_close, molecule("C6H6"), stretched]
+    lab = Labeller("gfn2-xtb", {"max_iterations": 12}, store=tmp_path / "l.db", workers=1)
+    res = lab.label(batch)
+    assert [a.get_chemical_formula() for a in res.labelled] == ["H2O", "C6H6"]
+    assert [f.index for f in res.failures] == [1, 3]
+    assert res.failures[0].error_type == "AtomsTooClose" and "0.200" in res.failures[0].reason
+    assert "SCF not converged" in res.failures[1].reason
+    assert res.failures[1].structure is stretched
+    assert res.summary() == "labelled=2 failed=2 cached=0"
+    again = lab.label(batch)  # failures are stored and not retried
+    assert again.summary() == "labelled=2 failed=2 cached=4" and again.computed == 0
+
+
+class CountingEMT(EMT):
+    """EMT that counts its calculations (a real calculator)."""
+
+    calls = 0
+
+    def calculate(self, *args, **kwargs):
+        type(self).calls += 1
+        super().calculate(*args, **kwargs)
+
+
+def _counting_method(settings=None):
+    method = Method("tests:CountingEMT", settings or {})
+    object.__setattr__(method, "calculator", lambda atoms: CountingEMT())
+    return method
+
+
+def test_cache_returns_stored_labels_without_calling(tmp_path, rng):
+    from ase.build import bulk
+
+    cells = []
+    for _ in range(4):
+        a = bulk("Cu", "fcc", a=3.6, cubic=True)
+        a.positions += rng.normal(0, 0.05, a.positions.shape)
+        cells.append(a)
+    store = LabelStore(tmp_path / "cu.db")
+    CountingEMT.calls = 0
+    first = Labeller(_counting_method(), store=store, workers=1).label(cells + [cells[0].copy()])
+    assert CountingEMT.calls == 4 and first.computed == 4 and len(store) == 4
+    assert first.labelled[4].info["REF_energy"] == first.labelled[0].info["REF_energy"]
+    second = Labeller(_counting_method(), store=store, workers=1).label(cells)
+    assert CountingEMT.calls == 4 and second.cached == 4 and second.computed == 0
+    for a, b in zip(first.labelled, second.labelled):
+        assert a.info["REF_energy"] == b.info["REF_energy"]
+        np.testing.assert_array_equal(a.arrays["REF_forces"], b.arrays["REF_forces"])
+        np.testing.assert_array_equal(a.info["REF_stress"], b.info["REF_stress"])
+    moved = cells[0].copy()
+    moved.positions[0, 0] += 1e-3  # another structure: another hash, one more call
+    other = Labeller(_counting_method({"asap_cutoff": False}), store=store, workers=1)
+    other.label([cells[0], moved])  # other settings: a separate cache entry
+    assert CountingEMT.calls == 6 and len(store) == 6
+    direct = cells[1].copy()
+    direct.calc = EMT()
+    assert second.labelled[1].info["REF_energy"] == pytest.approx(direct.get_potential_energy())
+    np.testing.assert_allclose(second.labelled[1].info["REF_stress"], direct.get_stress(), atol=1e-12)
+
+
+def test_import_path_method_and_export(tmp_path, rng):
+    from ase.build import bulk
+
+    cells = [bulk("Al", "fcc", a=4.05).repeat(2) for _ in range(3)]
+    for a in cells:
+        a.rattle(0.05, rng=rng)
+    lab = Labeller("ase.calculators.emt:EMT", store=tmp_path / "al.db", workers=2)
+    res = lab.label(cells)
+    assert len(res.labelled) == 3 and res.labelled[0].info["ref_method"] == "ase.calculators.emt:EMT"
+    out = lab.store.export_extxyz(tmp_path / "al.xyz")
+    frames = read_frames(out)
+    assert len(frames) == 3
+    energies = sorted(f.info["REF_energy"] for f in frames)
+    assert energies == pytest.approx(sorted(a.info["REF_energy"] for a in res.labelled), abs=1e-7)
+    assert frames[0].arrays["REF_forces"].shape == (len(cells[0]), 3)
+    with pytest.raises(ValueError, match="unknown reference method"):
+        get_method("b3lyp")
+    bad = Labeller("ase.calculators.emt:NoSuchCalc", workers=1).label(cells[:1])
+    assert bad.failures and "cannot import" in bad.failures[0].reason
+
+
+def test_structure_hash_covers_charge_spin_and_cell():
+    w = molecule("H2O")
+    assert structure_hash(w) == structure_hash(w.copy())
+    assert structure_hash(w, charge=1) != structure_hash(w)
+    assert structure_hash(w, spin=2) != structure_hash(w)
+    shifted = w.copy()
+    shifted.positions += 1e-8  # below the rounding: same structure
+    assert structure_hash(shifted) == structure_hash(w)
+    boxed = w.copy()
+    boxed.cell = [10, 10, 10]
+    assert structure_hash(boxed) != structure_hash(w)
+
+
+def test_chgnet_labels_a_periodic_cell():
+    pytest.importorskip("chgnet")
+    from ase.build import bulk
+
+    si = bulk("Si", "diamond", a=5.43)
+    res = Labeller("chgnet", workers=1).label([si])
+    assert not res.failures
+    out = res.labelled[0]
+    assert np.isfinite(out.info["REF_energy"]) and out.info["REF_energy"] < 0
+    assert out.info["REF_stress"].shape == (6,)
+    np.testing.assert_allclose(out.arrays["REF_forces"], 0.0, atol=1e-3)  # by symmetry
