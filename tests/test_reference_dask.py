@@ -14,7 +14,7 @@ import pytest
 from ase import Atoms
 from ase.build import molecule
 
-from potlab.reference import LabelStore, Labeller
+from potlab.reference import Labeller, LabelStore
 
 distributed = pytest.importorskip("distributed")
 
@@ -69,7 +69,7 @@ def test_killing_a_worker_mid_batch_loses_no_label(cluster, tmp_path):
     path = tmp_path / "kill.db"
     with distributed.Client(cluster) as client:
         pids = client.run(os.getpid)
-        victim = sorted(pids.values())[0]
+        victim = min(pids.values())
         killed = threading.Event()
 
         def kill_when_started():

@@ -9,7 +9,7 @@ from ase.build import molecule
 from ase.calculators.emt import EMT
 
 from potlab.data import read_frames
-from potlab.reference import LabelStore, Labeller, Method, get_method, structure_hash
+from potlab.reference import Labeller, LabelStore, Method, get_method, structure_hash
 
 
 def _direct_tblite(method: str, atoms: Atoms, charge: float = 0.0):
