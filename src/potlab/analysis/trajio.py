@@ -200,3 +200,47 @@ def frames_from_trajectory(traj: Trajectory) -> list[Atoms]:
             a.info["time_fs"] = float(traj.times_fs[k])
         frames.append(a)
     return frames
+
+
+MD_LOG_COLUMNS = ("step", "time_ps", "temperature_K", "epot_eV", "ekin_eV", "etot_eV",
+                  "pressure_GPa", "volume_A3", "density_g_cm3")
+
+
+def read_md_log(path: str | os.PathLike[str],
+                required: tuple[str, ...] = ("time_ps", "etot_eV")) -> dict[str, np.ndarray]:
+    """An MD log CSV (columns ``MD_LOG_COLUMNS`` as potlab.md writes them, plus any extra such
+    as a wall-clock column) as ``{column: float array}``.
+
+    Missing ``required`` columns and unparsable values raise :class:`DataError` naming the file,
+    the row (as ``frame``, 0-based data row) and the column.
+    """
+    import csv
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(p, "no such file")
+    with p.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        names = [n.strip() for n in (reader.fieldnames or [])]
+        for col in required:
+            if col not in names:
+                raise DataError(p, f"missing column (have {names})", field=col)
+        cols: dict[str, list[float]] = {n: [] for n in names}
+        for row_no, row in enumerate(reader):
+            for key, val in row.items():
+                key = key.strip() if key else key
+                if key not in cols:
+                    continue
+                try:
+                    cols[key].append(float(val) if val not in ("", None) else np.nan)
+                except ValueError as exc:
+                    raise DataError(p, f"not a number: {val!r}", frame=row_no,
+                                    field=key) from exc
+    out = {k: np.asarray(v, dtype=float) for k, v in cols.items()}
+    for col in required:
+        if out[col].size == 0:
+            raise DataError(p, "no data rows", field=col)
+        bad = np.flatnonzero(~np.isfinite(out[col]))
+        if bad.size:
+            raise DataError(p, "missing or non-finite value", frame=int(bad[0]), field=col)
+    return out
