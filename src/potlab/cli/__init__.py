@@ -12,11 +12,20 @@ from pathlib import Path
 
 
 def _cmd_train(args) -> int:
-    from potlab.train import load_config, train
+    from potlab.train import load_config, train, train_committee
 
     cfg = load_config(args.config)
     if args.out:
         cfg.out = args.out
+    if cfg.committee is not None:
+        com = train_committee(cfg)
+        print(f"{'member':>6}{'seed':>6}{'train':>7}{'valid':>7}{'F MAE all (meV/A)':>19}{'E MAE all (meV/at)':>20}")
+        for r in com.members:
+            f = r["forces_mae_all"]
+            print(f"{r['member']:>6}{r['seed']:>6}{r['n_train']:>7}{r['n_valid']:>7}"
+                  f"{(f if f is not None else float('nan')):>19.2f}{r['energy_mae_all']:>20.3f}")
+        print(f"best member: {com.best_member}  committee: {com.path}")
+        return 0
     res = train(cfg)
     from potlab.data import e0_from_dict
 

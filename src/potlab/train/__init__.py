@@ -1,6 +1,17 @@
 """Training: config, loss, EMA, checkpoints and the Trainer loop."""
 
+from potlab.train.committee import CommitteeResult, train_committee
 from potlab.train.config import ConfigError, TrainConfig, load_config, parse_config
 from potlab.train.trainer import Trainer, TrainResult, train
 
-__all__ = ["ConfigError", "TrainConfig", "TrainResult", "Trainer", "load_config", "parse_config", "train"]
+__all__ = [
+    "CommitteeResult",
+    "ConfigError",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "load_config",
+    "parse_config",
+    "train",
+    "train_committee",
+]

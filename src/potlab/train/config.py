@@ -99,11 +99,34 @@ class ModelSection(BaseModel):
         return dict(self.model_extra or {})
 
 
+class CommitteeConfig(_Strict):
+    """``committee: 5`` or ``committee: {size: 5, split: inherited, inherit_from: DIR}``.
+
+    Member ``m`` trains with seed ``training.seed + m`` in ``out/member_<m>``. Splits
+    (seed 002): ``fresh`` draws a new random train/validation split per member; ``same``
+    gives every member member 0's split; ``inherited`` takes the split of the best member
+    (lowest force MAE on its whole data set) of the committee in ``inherit_from`` and
+    spreads only the frames added since then at random (without ``inherit_from`` it is
+    ``fresh``).
+    """
+
+    size: int = Field(ge=2)
+    split: Literal["fresh", "same", "inherited"] = "fresh"
+    inherit_from: str | None = None
+    workers: int = Field(1, ge=1)  # members trained at once (local processes, 1 thread each)
+
+
 class TrainConfig(_Strict):
     data: DataConfig
     model: ModelSection
     training: TrainingConfig = TrainingConfig()
+    committee: CommitteeConfig | None = None
     out: str = "runs/train"
+
+    @field_validator("committee", mode="before")
+    @classmethod
+    def _committee_size(cls, v):
+        return {"size": v} if isinstance(v, int) else v
 
     @model_validator(mode="after")
     def _model_params(self):

@@ -361,5 +361,8 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, out: str | Path | None = None) -> TrainResult:
-    """Train (or resume) the run ``cfg`` describes."""
+    """Train (or resume) the run ``cfg`` describes (one potential; a config with a
+    ``committee`` section goes to :func:`potlab.train.train_committee`)."""
+    if cfg.committee is not None:
+        raise ConfigError("this config has a 'committee' section: use potlab.train.train_committee")
     return Trainer(cfg, out).run()

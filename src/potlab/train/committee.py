@@ -1,0 +1,148 @@
+"""Train a committee: N members of one architecture with different seeds and splits.
+
+``potlab train`` with ``committee: 5`` in the config trains ``out/member_0`` ...
+``out/member_4`` (each an ordinary, resumable training run with seed ``seed + m``),
+scores each member by its force MAE on its whole data set (training + validation
+frames), and writes the members together as ``out/committee.pt`` (load it with
+``potlab.load``) and ``out/committee.json`` (members, splits, scores, a fingerprint of
+the data). Split strategies follow seed 002: ``fresh`` random splits per member,
+``same`` split for all, or ``inherited`` from the best member of an earlier committee,
+with only the frames added since then spread at random.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from potlab import data as pdata
+from potlab.executor import run_jobs
+from potlab.train.checkpoint import write_text_atomic
+from potlab.train.config import ConfigError, TrainConfig
+from potlab.train.prepared import read_labelled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CommitteeResult:
+    out: Path
+    path: Path  # committee.pt
+    members: list[dict[str, Any]] = field(default_factory=list)
+    best_member: int = 0
+
+
+def fingerprint(frames, n: int | None = None) -> str:
+    """A hash of the first ``n`` frames' numbers and positions (rounded to 1e-6 A): an
+    inherited split is only valid when the old frames come first, unchanged."""
+    h = hashlib.sha256()
+    for a in frames[: len(frames) if n is None else n]:
+        h.update(np.asarray(a.numbers, dtype=np.int64).tobytes())
+        h.update(np.round(np.asarray(a.positions, dtype=float), 6).tobytes())
+    return h.hexdigest()[:16]
+
+
+def member_config(cfg: TrainConfig, m: int, out: Path) -> TrainConfig:
+    member = cfg.model_copy(deep=True)
+    member.committee = None
+    member.training.seed = cfg.training.seed + m
+    member.out = str(out / f"member_{m}")
+    return member
+
+
+def inherited_splits(frames, cfg: TrainConfig, source: Path) -> list[pdata.Split]:
+    """Each member gets the best earlier member's split for the frames it knew; frames
+    added since then are spread at random (seed per member) with ``valid_fraction``."""
+    info_path = source / "committee.json"
+    if not info_path.exists():
+        raise ConfigError(f"committee.inherit_from: {info_path} not found (train that committee first)")
+    info = json.loads(info_path.read_text())
+    n_old = int(info["n_frames"])
+    if n_old > len(frames) or fingerprint(frames, n_old) != info["fingerprint"]:
+        raise ConfigError(
+            f"committee.inherit_from: {source}: its {n_old} frames are not the first frames of "
+            f"data.train (append new frames after the old ones)"
+        )
+    best = info["members"][info["best_member"]]
+    old = pdata.Split.load(source / f"member_{best['member']}" / "split.json")
+    new = np.arange(n_old, len(frames))
+    splits = []
+    for m in range(cfg.committee.size):
+        rng = np.random.default_rng([cfg.training.seed + m, len(frames)])
+        perm = rng.permutation(new)
+        n_valid = int(round(cfg.data.valid_fraction * len(perm)))
+        splits.append(pdata.Split(
+            train=list(old.train) + sorted(perm[n_valid:].tolist()),
+            valid=list(old.valid) + sorted(perm[:n_valid].tolist()),
+            strategy=f"inherited:{source}:member_{best['member']}", seed=cfg.training.seed + m,
+        ))
+    return splits
+
+
+def _train_member(job: tuple[dict, str]) -> str:
+    """One member's training (a module-level function, so it can run in a worker)."""
+    from potlab.train.config import parse_config
+    from potlab.train.trainer import train
+
+    raw, source = job
+    res = train(parse_config(raw, source=source))
+    return str(res.out)
+
+
+def train_committee(cfg: TrainConfig) -> CommitteeResult:
+    """Train (or resume) every member, score them, write ``committee.pt``/``.json``."""
+    import potlab
+    from potlab.analysis.errors import evaluate
+    from potlab.potential import Committee
+
+    c = cfg.committee
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.data.valid:
+        if c.split != "fresh":
+            log.info("data.valid is given: every member validates on it; committee.split is moot")
+    frames = read_labelled(cfg.data.train, cfg.data)
+    members = [member_config(cfg, m, out) for m in range(c.size)]
+    splits: list[pdata.Split | None] = [None] * c.size
+    if c.split == "inherited" and c.inherit_from:
+        splits = inherited_splits(frames, cfg, Path(c.inherit_from))
+    elif c.split == "same" and cfg.data.split == "random" and not cfg.data.valid:
+        first = pdata.random_split(len(frames), valid_fraction=cfg.data.valid_fraction, seed=cfg.training.seed)
+        splits = [first] * c.size
+    for member, split in zip(members, splits):
+        path = Path(member.out) / "split.json"
+        if split is not None and not path.exists():  # a resumed member keeps its split
+            split.save(path)
+    if c.workers > 1:
+        for member in members:
+            member.training.threads = 1
+    jobs = [(m.model_dump(mode="json"), f"committee member {k}") for k, m in enumerate(members)]
+    run_jobs(_train_member, jobs, workers=c.workers, desc="committee")
+
+    rows, pots = [], []
+    for k, member in enumerate(members):
+        run = Path(member.out)
+        pot = potlab.load(run / "model.pt")
+        split = pdata.Split.load(run / "split.json")
+        seen = [frames[i] for i in split.train + split.valid] if not cfg.data.valid else frames
+        metrics, _ = evaluate(pot, seen)
+        rows.append({"member": k, "seed": member.training.seed, "dir": str(run),
+                     "n_train": len(split.train), "n_valid": len(split.valid),
+                     "forces_mae_all": metrics["overall"].get("forces_mae_mev_per_a"),
+                     "energy_mae_all": metrics["overall"]["energy_mae_mev_per_atom"]})
+        pots.append(pot)
+    scores = [r["forces_mae_all"] if r["forces_mae_all"] is not None else r["energy_mae_all"] for r in rows]
+    best = int(np.argmin(scores))
+    com = Committee(pots)
+    path = com.save(out / "committee.pt", metadata={"members": rows, "split": c.split})
+    info = {"size": c.size, "split": c.split, "inherit_from": c.inherit_from, "n_frames": len(frames),
+            "fingerprint": fingerprint(frames), "best_member": best, "members": rows,
+            "grouped": com.grouped}
+    write_text_atomic(json.dumps(info, indent=1), out / "committee.json")
+    return CommitteeResult(out=out, path=path, members=rows, best_member=best)
