@@ -76,7 +76,7 @@ def inherited_splits(frames, cfg: TrainConfig, source: Path) -> list[pdata.Split
     for m in range(cfg.committee.size):
         rng = np.random.default_rng([cfg.training.seed + m, len(frames)])
         perm = rng.permutation(new)
-        n_valid = int(round(cfg.data.valid_fraction * len(perm)))
+        n_valid = round(cfg.data.valid_fraction * len(perm))
         splits.append(pdata.Split(
             train=list(old.train) + sorted(perm[n_valid:].tolist()),
             valid=list(old.valid) + sorted(perm[:n_valid].tolist()),
@@ -104,9 +104,8 @@ def train_committee(cfg: TrainConfig) -> CommitteeResult:
     c = cfg.committee
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.data.valid:
-        if c.split != "fresh":
-            log.info("data.valid is given: every member validates on it; committee.split is moot")
+    if cfg.data.valid and c.split != "fresh":
+        log.info("data.valid is given: every member validates on it; committee.split is moot")
     frames = read_labelled(cfg.data.train, cfg.data)
     members = [member_config(cfg, m, out) for m in range(c.size)]
     splits: list[pdata.Split | None] = [None] * c.size
