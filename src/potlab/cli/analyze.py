@@ -118,11 +118,16 @@ def _arrhenius(args) -> int:
 
 def _stability(args) -> int:
     from potlab.analysis.trajio import read_frames
-    from potlab.md.monitors import check_trajectory
+    from potlab.md import monitors as md_monitors
 
     ref = read_frames(args.reference) if args.reference else None
-    res = check_trajectory(read_frames(args.traj), timestep_fs=args.timestep,
-                           reference_frames=ref)
+    mons = md_monitors.default_monitors(target_K=args.temperature)
+    if args.density_range is not None:  # e.g. a solid: the liquid window [0.2, 2.0] is wrong
+        mons = [m for m in mons if not isinstance(m, md_monitors.DensityMonitor)]
+        if args.density_range:
+            mons.append(md_monitors.DensityMonitor(*args.density_range))
+    res = md_monitors.check_trajectory(read_frames(args.traj), timestep_fs=args.timestep,
+                                       monitors=mons, reference_frames=ref)
     out = {"trajectory": str(args.traj), "t_stab_ps": res.t_stab_ps, "reason": res.reason,
            "frame": res.frame, "stable": res.stable}
     lines = [f"{args.traj}: " + ("stable" if res.stable else "unstable")
@@ -260,6 +265,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("traj")
     p.add_argument("--timestep", type=float, default=None, help="fs between stored frames")
     p.add_argument("--reference", default=None, help="reference frames for the RDF monitor")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="target K: adds the temperature blow-up monitor")
+    p.add_argument("--density-range", type=float, nargs="*", default=None, metavar="G_CM3",
+                   help="LOW HIGH g/cm3 for the density monitor (default 0.2 2.0, liquids); "
+                        "give no values to switch it off")
     p.add_argument("--plot", default=None, help="PNG path")
     p.add_argument("--json", action="store_true")
 
