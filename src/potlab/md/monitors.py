@@ -47,12 +47,12 @@ class Monitor:
 class BondMonitor(Monitor):
     """A bond present at t=0 stretched beyond its initial length + ``max_stretch`` (A).
 
-    Bonds are the pairs closer than the sum of ASE's covalent ``natural_cutoffs`` at t=0
+    Bonds are the atom pairs closer than the sum of ASE's covalent ``natural_cutoffs`` at t=0
     (times ``mult``) plus ``skin`` (A; 0.3 as in ASE's ``build_neighbor_list``, since real
-    bonds are often a little longer than the radii sum: C-C 1.53 A vs 2 x 0.76 A). Lengths at later times follow each bond's initial image and apply the
-    minimum-image convention to the change of the bond vector, so wrapping does not matter.
-    ``exclude_elements`` drops bonds touching mobile ions (e.g. ``["Li"]`` in a superionic
-    conductor, where Li hops are physics, not failure).
+    bonds are often a little longer than the radii sum: C-C 1.53 A vs 2 x 0.76 A). Lengths
+    are minimum-image distances, so wrapping does not matter. ``exclude_elements`` drops
+    bonds touching mobile ions (e.g. ``["Li"]`` in a superionic conductor, where Li hops are
+    physics, not failure).
     """
 
     name = "bond"
@@ -65,26 +65,22 @@ class BondMonitor(Monitor):
 
     def start(self, atoms: Atoms) -> None:
         radii = np.asarray(natural_cutoffs(atoms, mult=self.mult)) + 0.5 * self.skin
-        i, j, shift = neighbor_list("ijS", atoms, radii)
+        i, j = neighbor_list("ij", atoms, radii)
         keep = i < j
         if self.exclude_elements:
             sym = np.array(atoms.get_chemical_symbols())
             bad = np.isin(sym, self.exclude_elements)
             keep &= ~bad[i] & ~bad[j]
-        self.i, self.j, self.shift = i[keep], j[keep], shift[keep]
-        self.vec0 = self._vectors(atoms)
-        self.len0 = np.linalg.norm(self.vec0, axis=1)
-
-    def _vectors(self, atoms: Atoms) -> np.ndarray:
-        pos = atoms.positions
-        return pos[self.j] - pos[self.i] + self.shift @ atoms.cell.array
+        pairs = np.unique(np.stack([i[keep], j[keep]], axis=1), axis=0).reshape(-1, 2)
+        self.i, self.j = pairs[:, 0], pairs[:, 1]
+        self.len0 = self.lengths(atoms)
 
     def lengths(self, atoms: Atoms) -> np.ndarray:
-        """Current length (A) of every initial bond."""
-        delta = self._vectors(atoms) - self.vec0
+        """Current minimum-image length (A) of every initial bond."""
+        d = atoms.positions[self.j] - atoms.positions[self.i]
         if atoms.pbc.any():
-            delta, _ = find_mic(delta, atoms.cell, atoms.pbc)
-        return np.linalg.norm(self.vec0 + delta, axis=1)
+            d, _ = find_mic(d, atoms.cell, atoms.pbc)
+        return np.linalg.norm(d, axis=1)
 
     def check(self, atoms: Atoms, time_fs: float) -> str | None:
         if len(self.i) == 0:

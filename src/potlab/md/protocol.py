@@ -1,0 +1,158 @@
+"""MD protocols as data: a validated pydantic model read from YAML (an unknown key is an
+error that names it and the file).
+
+Seed 000's protocol ("start at 100 K, ramp to T over 5 ps by velocity scaling, then NVT
+with a Nose-Hoover thermostat, 2 fs steps, three repeats per temperature") is::
+
+    ensemble: nvt
+    thermostat: nose-hoover
+    timestep_fs: 2.0
+    steps: 25000            # production steps after the ramp
+    temperatures_K: [800, 900, 1000, 1100, 1200]
+    repeats: 3
+    ramp: {start_K: 100, duration_ps: 5}
+
+Units: fs, K, ps, GPa, eV/A^2, A/ps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ProtocolError(ValueError):
+    """A protocol problem; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Ramp(_Strict):
+    """Heat from ``start_K`` to the target temperature over ``duration_ps`` by rescaling the
+    velocities every ``every_steps`` steps (velocity-Verlet between rescalings)."""
+
+    start_K: float = Field(100.0, gt=0)
+    duration_ps: float = Field(5.0, gt=0)
+    every_steps: int = Field(1, ge=1)
+
+
+class Steered(_Strict):
+    """A harmonic spring of constant ``k_eV_A2`` between the (mass-weighted) centres of
+    ``group_a`` and ``group_b`` (atom indices; one index each = two atoms) whose rest length
+    moves at ``velocity_A_ps`` from ``rest_length_A`` (default: the initial distance)."""
+
+    group_a: list[int] = Field(min_length=1)
+    group_b: list[int] = Field(min_length=1)
+    k_eV_A2: float = Field(10.0, gt=0)
+    velocity_A_ps: float = 1.0
+    rest_length_A: float | None = None
+
+
+class Monitors(_Strict):
+    """Live stability monitors (see :mod:`potlab.md.monitors`); ``stop`` ends the run when one
+    fires. ``rdf_threshold`` (A) switches on the windowed RDF check."""
+
+    enabled: bool = True
+    stop: bool = True
+    bond_stretch_A: float | None = 0.5
+    exclude_elements: list[str] = Field(default_factory=list)
+    fusion_fraction: float | None = 0.5
+    density_g_cm3: tuple[float, float] | None = (0.2, 2.0)
+    temperature_factor: float | None = 5.0
+    temperature_max_K: float | None = None
+    rdf_threshold: float | None = None
+    rdf_window_ps: float = 1.0
+
+
+class MDProtocol(_Strict):
+    """Everything a run needs besides the structure and the calculator (which may be given
+    here too, as ``structure``, ``model``, ``calc_kwargs``, ``supercell``)."""
+
+    ensemble: Literal["nve", "nvt", "npt"] = "nvt"
+    thermostat: Literal["langevin", "nose-hoover", "bussi"] = "langevin"
+    barostat: Literal["isotropic", "anisotropic"] = "isotropic"
+    temperatures_K: list[float] = Field(default_factory=lambda: [300.0], min_length=1)
+    repeats: int = Field(1, ge=1)
+    seed: int = 0
+    timestep_fs: float = Field(1.0, gt=0)
+    steps: int = Field(1000, ge=0)
+    interval: int = Field(10, ge=1, description="store a frame and a log row every N steps")
+    block: int = Field(10, ge=1, description="flush to disk every N stored frames")
+    friction_per_fs: float = Field(0.01, gt=0, description="Langevin friction (1/fs)")
+    tdamp_fs: float = Field(100.0, gt=0, description="Nose-Hoover / Bussi time constant (fs)")
+    pressure_GPa: float = 1.01325e-4
+    pdamp_fs: float = Field(1000.0, gt=0)
+    initial_temperature_K: float | None = None
+    ramp: Ramp | None = None
+    steered: Steered | None = None
+    monitors: Monitors = Field(default_factory=Monitors)
+    formats: list[Literal["extxyz", "traj"]] = Field(default_factory=lambda: ["extxyz", "traj"])
+    engine: Literal["ase", "lammps"] = "ase"
+    structure: str | None = None
+    supercell: tuple[int, int, int] | None = None
+    model: str | None = None
+    calc_kwargs: dict[str, Any] = Field(default_factory=dict)
+    dtype: Literal["float32", "float64"] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MDProtocol:
+        if self.ensemble == "nve" and self.ramp is not None:
+            raise ValueError("a ramp needs a thermostatted ensemble (nvt or npt), not nve")
+        return self
+
+    @property
+    def ramp_steps(self) -> int:
+        """Number of ramp steps before production (0 without a ramp)."""
+        if self.ramp is None:
+            return 0
+        return round(1000.0 * self.ramp.duration_ps / self.timestep_fs)
+
+    @property
+    def total_steps(self) -> int:
+        return self.ramp_steps + self.steps
+
+
+def run_dir_name(temperature_K: float, repeat: int) -> str:
+    """``T800K_r0``: the directory of one temperature and repeat."""
+    t = f"{temperature_K:g}"
+    return f"T{t}K_r{repeat}"
+
+
+def _format(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown key {e['loc'][-1]!r}"
+        lines.append(f"{source}: {loc or '<top>'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_protocol(raw: dict[str, Any] | None, source: str = "<protocol>") -> MDProtocol:
+    """Validate a protocol dict; errors name ``source`` and the key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"{source}: expected a mapping at the top level")
+    try:
+        return MDProtocol(**raw)
+    except ValidationError as err:
+        raise ProtocolError(_format(err, source)) from None
+
+
+def load_protocol(path: str | Path) -> MDProtocol:
+    """Read and validate a YAML protocol file."""
+    path = Path(path)
+    if not path.exists():
+        raise ProtocolError(f"{path}: no such protocol file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ProtocolError(f"{path}: not valid YAML: {err}") from None
+    return parse_protocol(raw, source=str(path))
