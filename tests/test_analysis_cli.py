@@ -88,6 +88,8 @@ def test_stability_json(cu_md, capsys):
     out = run(capsys, "stability", cu_md / "md.extxyz", "--density-range", 5, 12, "--json")
     assert out["stable"] is True and out["t_stab_ps"] == pytest.approx(0.29)
     assert out["reason"] is None
+    out = run(capsys, "stability", cu_md / "md.extxyz", cu_md / "md.extxyz", "--json")
+    assert len(out["runs"]) == 2 and out["t_stab_ps"] == 0.0
 
 
 def test_drift_json(cu_md, capsys):

@@ -126,20 +126,36 @@ def _stability(args) -> int:
         mons = [m for m in mons if not isinstance(m, md_monitors.DensityMonitor)]
         if args.density_range:
             mons.append(md_monitors.DensityMonitor(*args.density_range))
-    res = md_monitors.check_trajectory(read_frames(args.traj), timestep_fs=args.timestep,
-                                       monitors=mons, reference_frames=ref)
-    out = {"trajectory": str(args.traj), "t_stab_ps": res.t_stab_ps, "reason": res.reason,
-           "frame": res.frame, "stable": res.stable}
-    lines = [f"{args.traj}: " + ("stable" if res.stable else "unstable")
-             + f", t_stab = {res.t_stab_ps:g} ps" + (f" ({res.reason}, frame {res.frame})"
-                                                    if res.reason else "")]
+    runs = []
+    for path in args.traj:
+        res = md_monitors.check_trajectory(read_frames(path), timestep_fs=args.timestep,
+                                           monitors=[_fresh(m) for m in mons],
+                                           reference_frames=ref)
+        runs.append({"trajectory": str(path), "t_stab_ps": res.t_stab_ps, "reason": res.reason,
+                     "frame": res.frame, "stable": res.stable})
+    lines = [f"{r['trajectory']}: " + ("stable" if r["stable"] else "unstable")
+             + f", t_stab = {r['t_stab_ps']:g} ps"
+             + (f" ({r['reason']}, frame {r['frame']})" if r["reason"] else "") for r in runs]
+    # one trajectory: its fields at the top level; several: the shortest-lived one on top
+    out = dict(min(runs, key=lambda r: r["t_stab_ps"]))
+    if len(runs) > 1:
+        out["runs"] = runs
     if args.plot:
         from potlab.report.md_plots import stability_timeline
 
-        out["plot"] = str(stability_timeline({Path(args.traj).name: res.t_stab_ps}, args.plot,
-                                             reasons={Path(args.traj).name: res.reason or ""}))
+        names = [Path(r["trajectory"]).name for r in runs]
+        out["plot"] = str(stability_timeline(
+            {n: r["t_stab_ps"] for n, r in zip(names, runs, strict=True)}, args.plot,
+            reasons={n: r["reason"] or "" for n, r in zip(names, runs, strict=True)}))
         lines.append(f"plot: {out['plot']}")
     return _emit(args, out, lines)
+
+
+def _fresh(monitor):
+    """A new monitor of the same kind and settings (monitors keep state from ``start``)."""
+    import copy
+
+    return copy.deepcopy(monitor)
 
 
 def _drift(args) -> int:
@@ -261,8 +277,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="PNG path")
     p.add_argument("--json", action="store_true")
 
-    p = cmd("stability", _stability, "t_stab of a trajectory (potlab.md monitors)")
-    p.add_argument("traj")
+    p = cmd("stability", _stability, "t_stab of trajectories (potlab.md monitors)")
+    p.add_argument("traj", nargs="+", help="one or more trajectories (runs of a committee)")
     p.add_argument("--timestep", type=float, default=None, help="fs between stored frames")
     p.add_argument("--reference", default=None, help="reference frames for the RDF monitor")
     p.add_argument("--temperature", type=float, default=None,
