@@ -4,7 +4,8 @@ Drift: least-squares line through total energy ``etot_eV`` against ``time_ps``; 
 divided by the number of atoms, in meV/atom/ps, with its standard error. The log has no atom
 count, so it is given (``n_atoms``, the CLI's ``--atoms N``) or read from the first frame of a
 trajectory beside the log (``trajectory=``; the CLI looks for ``*.traj``, ``*.extxyz``, ``*.xyz``
-in the log's folder and uses the one file it finds).
+in the log's folder and uses the first, in that order: a run writes one trajectory, maybe in two
+formats, and all give the same atom count).
 
 Speed: from a wall-clock column (seconds since start; any column whose name starts with
 ``wall``, e.g. ``wall_s``) when present: simulated ns / elapsed days over the whole log.
@@ -41,10 +42,13 @@ def energy_drift(time_ps: np.ndarray, etot_eV: np.ndarray, n_atoms: int) -> dict
 
 
 def find_trajectory_beside(log_path: str | os.PathLike[str]) -> Path | None:
-    """The one trajectory file (``*.traj``, ``*.extxyz``, ``*.xyz``) in the log's folder."""
+    """A trajectory file in the log's folder (``*.traj`` first, then ``*.extxyz``, ``*.xyz``)."""
     folder = Path(log_path).resolve().parent
-    found = sorted(p for ext in ("*.traj", "*.extxyz", "*.xyz") for p in folder.glob(ext))
-    return found[0] if len(found) == 1 else None
+    for ext in ("*.traj", "*.extxyz", "*.xyz"):
+        found = sorted(folder.glob(ext))
+        if found:
+            return found[0]
+    return None
 
 
 def md_speed_ns_per_day(log: dict[str, np.ndarray]) -> float | None:
