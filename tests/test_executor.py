@@ -54,3 +54,53 @@ def test_dask_local_cluster_matches_local_enumeration(tmp_path):
     pd.testing.assert_frame_equal(a, b)
     assert a.formula.is_unique and {"NaCl", "ZnO", "Zn2O", "Fe2O3"} <= set(a.formula)
     assert set(a.columns) == {"formula", "element_1", "element_2", "n_1", "n_2"}
+
+
+def _env(name):
+    import os
+
+    return os.environ.get(name)
+
+
+def _sleep_then(x):
+    import time
+
+    time.sleep(0.3 if x == 0 else 0.0)
+    return x
+
+
+def test_iter_jobs_yields_each_result_once_as_it_finishes():
+    from potlab.executor import iter_jobs
+
+    got = list(iter_jobs(_sleep_then, range(6), workers=2))
+    assert sorted(got) == [(i, i) for i in range(6)]
+    assert got[-1] == (0, 0)  # the slow job arrives last, the others did not wait for it
+    assert list(iter_jobs(_square, [3, 4], workers=1)) == [(0, 9), (1, 16)]
+
+
+def test_worker_env_reaches_local_workers():
+    out = run_jobs(_env, ["POTLAB_TEST_ENV"] * 2, workers=2,
+                   worker_env={"POTLAB_TEST_ENV": "one"}, start_method="forkserver")
+    assert out == ["one", "one"]
+
+
+def test_dask_iter_jobs_survives_a_killed_worker():
+    distributed = pytest.importorskip("distributed")
+    import os
+    import signal
+
+    from potlab.executor import iter_jobs
+
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                 host="127.0.0.1", dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        victim = min(client.run(os.getpid).values())
+        seen = []
+        for i, value in iter_jobs(_sleep_then, [1] * 40 + [0] * 4, scheduler=client):
+            seen.append(i)
+            if len(seen) == 2:
+                os.kill(victim, signal.SIGKILL)
+            assert value in (0, 1)
+    assert sorted(seen) == list(range(44))  # every job's result once, none lost
