@@ -13,16 +13,28 @@ from potlab.md.monitors import (
     check_trajectory,
     default_monitors,
 )
+from potlab.md.protocol import MDProtocol, ProtocolError, load_protocol, parse_protocol
+from potlab.md.runner import MDResult, run_md, run_protocol
+from potlab.md.steered import SteeredSpring, activation_energy
 
 __all__ = [
     "BondMonitor",
     "DensityMonitor",
     "FiniteMonitor",
     "FusionMonitor",
+    "MDProtocol",
+    "MDResult",
     "Monitor",
+    "ProtocolError",
     "RDFMonitor",
     "StabilityResult",
+    "SteeredSpring",
     "TemperatureMonitor",
+    "activation_energy",
     "check_trajectory",
     "default_monitors",
+    "load_protocol",
+    "parse_protocol",
+    "run_md",
+    "run_protocol",
 ]

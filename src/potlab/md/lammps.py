@@ -132,8 +132,8 @@ class LammpsSystem:
         bnd = " ".join("p" if p else "f" for p in atoms.pbc)
         cmds = ["units metal", "atom_style atomic", "atom_modify map array sort 0 0",
                 f"boundary {bnd}",
-                f"region box prism 0 {float(cell[0, 0])!r} 0 {float(cell[1, 1])!r} 0 {float(cell[2, 2])!r} "
-                f"{float(cell[1, 0])!r} {float(cell[2, 0])!r} {float(cell[2, 1])!r} units box",
+                "region box prism 0 {!r} 0 {!r} 0 {!r} {!r} {!r} {!r} units box".format(
+                    *(float(cell[i, j]) for i, j in ((0, 0), (1, 1), (2, 2), (1, 0), (2, 0), (2, 1)))),
                 f"create_box {len(self.elements)} box", f"timestep {timestep_fs / 1000.0!r}"]
         for c in cmds:
             self.lmp.command(c)
