@@ -145,3 +145,23 @@ def test_chgnet_labels_a_periodic_cell():
     assert np.isfinite(out.info["REF_energy"]) and out.info["REF_energy"] < 0
     assert out.info["REF_stress"].shape == (6,)
     np.testing.assert_allclose(out.arrays["REF_forces"], 0.0, atol=1e-3)  # by symmetry
+
+
+def test_gfn1_periodic_cell_equals_direct_tblite_call():
+    from ase.build import bulk
+    from tblite.interface import Calculator
+
+    lih = bulk("LiH", "rocksalt", a=4.0)
+    lih.positions[0] += [0.05, 0.0, 0.0]
+    res = Labeller("gfn1-xtb", workers=1).label([lih])
+    assert not res.failures
+    calc = Calculator("GFN1-xTB", lih.numbers, lih.positions / units.Bohr,
+                      lattice=lih.cell.array / units.Bohr, periodic=lih.pbc)
+    calc.set("verbosity", 0)
+    direct = calc.singlepoint()
+    out = res.labelled[0]
+    assert out.info["REF_energy"] == pytest.approx(direct.get("energy") * units.Hartree, abs=1e-7)
+    np.testing.assert_allclose(out.arrays["REF_forces"],
+                               -direct.get("gradient") * units.Hartree / units.Bohr, atol=1e-7)
+    assert out.info["REF_stress"].shape == (6,) and np.isfinite(out.info["REF_stress"]).all()
+    assert Labeller("gfn2-xtb", workers=1).label([lih]).failures  # GFN2: molecules only
