@@ -32,6 +32,7 @@ _XTB = {"gfn2-xtb": "GFN2-xTB", "gfn1-xtb": "GFN1-xTB"}
 _FOUNDATION = {"chgnet": "chgnet", "sevennet": "sevenn"}
 
 
+@functools.lru_cache(maxsize=64)
 def _package_version(name: str) -> str:
     try:
         return importlib.metadata.version(name)
