@@ -52,6 +52,9 @@ def test_failures_are_recorded_and_the_batch_goes_on(tmp_path):
     assert res.summary() == "labelled=2 failed=2 cached=0"
     again = lab.label(batch)  # failures are stored and not retried
     assert again.summary() == "labelled=2 failed=2 cached=4" and again.computed == 0
+    lab.retry_failures = True  # asked: the two stored failures are computed again
+    retried = lab.label(batch)
+    assert retried.computed == 2 and retried.cached == 2 and len(lab.store) == 4
 
 
 class CountingEMT(EMT):
