@@ -20,7 +20,7 @@ def _triplet_set(atoms, cutoff):
     """(j, i, S_i, k, S_k) for every triplet k -> j -> i found by :func:`triplets`:
     atom i's image at shift S_i and atom k's image at shift S_k, seen from atom j at home."""
     g = build_graph([atoms], cutoff)
-    idx_kj, idx_ji = triplets(g.edge_index, g.unit_shifts, g.num_nodes)
+    idx_kj, idx_ji = triplets(g.edge_index, g.shifts, g.num_nodes)
     snd, rcv, S = g.edge_index[0].tolist(), g.edge_index[1].tolist(), g.unit_shifts.tolist()
     out = []
     for kj, ji in zip(idx_kj.tolist(), idx_ji.tolist()):
@@ -70,7 +70,7 @@ def test_only_the_exact_reverse_edge_is_excluded():
     of them (the reverse, opposite shift) is dropped."""
     atoms = Atoms("Li", cell=np.eye(3) * 2.6, pbc=True)
     g = build_graph([atoms], 4.0)
-    idx_kj, idx_ji = triplets(g.edge_index, g.unit_shifts, g.num_nodes)
+    idx_kj, idx_ji = triplets(g.edge_index, g.shifts, g.num_nodes)
     n_edges = g.edge_index.shape[1]
     assert len(idx_kj) == n_edges * (n_edges - 1)
     counts = torch.bincount(idx_ji, minlength=n_edges)
@@ -88,7 +88,7 @@ def test_triplet_count_is_linear_in_atoms(li3ps4_frames):
 
 def _graph_args(atoms):
     g = build_graph([atoms], 4.0)
-    return g.edge_index, g.unit_shifts, g.num_nodes
+    return g.edge_index, g.shifts, g.num_nodes
 
 
 def _bent(angle_deg, d=3.0):

@@ -38,11 +38,11 @@ class GraphBatch:
 
     @property
     def num_graphs(self) -> int:
-        return int(self.n_atoms.shape[0])
+        return self.n_atoms.shape[0]  # no int(): a symbolic size under torch.export
 
     @property
     def num_nodes(self) -> int:
-        return int(self.species.shape[0])
+        return self.species.shape[0]
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> GraphBatch:
         """Move to a device; ``dtype`` casts the floating tensors only."""

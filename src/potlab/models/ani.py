@@ -164,9 +164,8 @@ class ElementNetworks(nn.Module):
     def forward(self, aev: torch.Tensor, species_index: torch.Tensor) -> torch.Tensor:
         out = aev.new_zeros(aev.shape[0])  # [n_atoms]
         for e, net in enumerate(self.nets):
-            idx = torch.nonzero(species_index == e).squeeze(1)
-            if idx.numel():
-                out = out.index_copy(0, idx, net(aev[idx]).squeeze(-1))
+            idx = torch.nonzero(species_index == e).squeeze(1)  # may be empty: no branch
+            out = out.index_copy(0, idx, net(aev[idx]).squeeze(-1))
         return out
 
 

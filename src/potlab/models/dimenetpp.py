@@ -34,11 +34,12 @@ from potlab.models.registry import ModelConfig, register
 
 
 # ---- triplets -----------------------------------------------------------------------
-def triplets(edge_index: torch.Tensor, unit_shifts: torch.Tensor, num_nodes: int):
+def triplets(edge_index: torch.Tensor, shifts: torch.Tensor, num_nodes: int):
     """Triplets k -> j -> i of a full neighbour list, as edge pairs (idx_kj, idx_ji).
 
     For each edge e_ji = (j -> i), every edge e_kj into j is paired with it except the
-    exact reverse of e_ji: same atoms (k == i) and opposite cell shift. An edge from another
+    exact reverse of e_ji: same atoms (k == i) and opposite cell shift (``shifts``, the
+    Cartesian shifts: S @ cell negates exactly when S does). An edge from another
     periodic image of i into j is kept. Returns ``idx_kj, idx_ji`` [n_triplets] (int64).
     Cost is O(sum over edges of the in-degree of their sender).
     """
@@ -53,7 +54,7 @@ def triplets(edge_index: torch.Tensor, unit_shifts: torch.Tensor, num_nodes: int
     local = torch.arange(idx_ji.shape[0], device=sender.device) - first[idx_ji]  # [n_cand]
     idx_kj = order[start[sender[idx_ji]] + local]  # [n_cand], receiver[idx_kj] == sender[idx_ji]
     reverse = (sender[idx_kj] == receiver[idx_ji]) & (
-        unit_shifts[idx_kj] == -unit_shifts[idx_ji]
+        shifts[idx_kj].detach() == -shifts[idx_ji].detach()
     ).all(dim=-1)
     keep = ~reverse
     return idx_kj[keep], idx_ji[keep]
@@ -297,7 +298,7 @@ class DimeNetPP(nn.Module):
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         vec, r = edge_vectors(batch)  # [n_edges, 3], [n_edges]
-        idx_kj, idx_ji = triplets(batch.edge_index, batch.unit_shifts, batch.num_nodes)
+        idx_kj, idx_ji = triplets(batch.edge_index, batch.shifts, batch.num_nodes)
         # angle at j between j -> i (vec[ji]) and j -> k (-vec[kj])
         v_ji, v_jk = vec.index_select(0, idx_ji), -vec.index_select(0, idx_kj)  # [n_triplets, 3]
         r_ji, r_kj = r.index_select(0, idx_ji), r.index_select(0, idx_kj)  # [n_triplets]

@@ -45,10 +45,16 @@ class SpeciesIndex(nn.Module):
 
     def forward(self, species: torch.Tensor) -> torch.Tensor:
         idx = self.table[species]
+        if _tracing():  # torch.export: no data-dependent branch; the exporter checks inputs
+            return idx
         if bool((idx < 0).any()):
             bad = sorted(set(species[idx < 0].tolist()))
             raise ValueError(f"element(s) Z={bad} not in the model's elements {self.elements}")
         return idx
+
+
+def _tracing() -> bool:
+    return torch.compiler.is_exporting() or torch.compiler.is_compiling()
 
 
 def shifted_softplus(x: torch.Tensor) -> torch.Tensor:

@@ -29,19 +29,21 @@ from torch import nn
 
 from potlab.graph import GraphBatch, build_graph, replicate
 from potlab.models.grouped import NotGroupable, group_models
-from potlab.potential.potential import _DTYPES, Potential, energy_and_derivatives
+from potlab.potential.potential import _DTYPES, Float64Buffers, Potential, energy_and_derivatives
 
 log = logging.getLogger(__name__)
 FORMAT = "potlab-committee/1"
 
 
-class Committee(nn.Module):
+class Committee(Float64Buffers):
     """``N`` potentials of one architecture and configuration, evaluated in one pass.
 
     ``forward`` returns energy [N, n_frames] (eV), forces [N, n_atoms, 3] (eV/A),
     node_energy [N, n_atoms] and, with ``stress=True``, stress [N, n_frames, 3, 3].
     ``group=False`` evaluates the members one after another (the reference path).
     """
+
+    float64_buffers = ("e0_table", "shift", "scale")
 
     def __init__(self, members: Sequence[Potential], group: bool = True):
         super().__init__()
@@ -105,7 +107,6 @@ class Committee(nn.Module):
 
     def _node_energy(self, graph: GraphBatch) -> torch.Tensor:
         n = self.size
-        dtype = graph.positions.dtype
         species = graph.species.reshape(n, -1)
         if self.grouped_model is not None:
             model_e = self.grouped_model(graph).reshape(n, -1)
@@ -114,8 +115,8 @@ class Committee(nn.Module):
             model_e = torch.stack([
                 p.model(_block(graph, m, n, rows)) for m, p in enumerate(self.members)
             ])
-        e0 = torch.gather(self.e0_table.to(dtype), 1, species)
-        node_e = e0 + self.shift.to(dtype)[:, None] + self.scale.to(dtype)[:, None] * model_e
+        e0 = torch.gather(self.e0_table, 1, species)
+        node_e = e0 + self.shift[:, None] + self.scale[:, None] * model_e.double()
         return node_e.reshape(-1)
 
     def calculator(self, **kwargs) -> CommitteeCalculator:

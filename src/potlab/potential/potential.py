@@ -18,12 +18,33 @@ FORMAT = "potlab-potential/1"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-class Potential(nn.Module):
+class Float64Buffers(nn.Module):
+    """Keeps the buffers named in ``float64_buffers`` in float64 when the module is cast
+    (``.float()``, ``.to(torch.float32)``): reference energies of thousands of eV lose meV
+    in float32, and so would every total energy and an NVE drift measured from it. Moving
+    devices still moves them."""
+
+    float64_buffers: tuple[str, ...] = ()
+
+    def _apply(self, fn, recurse=True):
+        keep = {k: getattr(self, k) for k in self.float64_buffers}
+        out = super()._apply(fn, recurse)
+        device = fn(torch.zeros(0, dtype=torch.float64)).device
+        for k, v in keep.items():
+            self._buffers[k] = v.to(device=device, dtype=torch.float64)
+        return out
+
+
+class Potential(Float64Buffers):
     """Total energy of a frame (eV) = sum over atoms of E0[Z_i] + shift + scale * model_i.
 
     ``e0`` maps atomic number -> eV; ``shift`` (eV/atom) and ``scale`` (eV) put the model's
     output on the scale of the training data (mean residual per-atom energy, RMS force).
+    The model runs in the potential's dtype; E0, shift, scale and the energies are float64
+    (forces and stress keep the model's dtype).
     """
+
+    float64_buffers = ("e0_table", "shift", "scale")
 
     def __init__(
         self,
@@ -80,12 +101,8 @@ class Potential(nn.Module):
         return energy_and_derivatives(self._node_energy, batch.to(dtype=self.dtype), forces, stress, training)
 
     def _node_energy(self, graph: GraphBatch) -> torch.Tensor:
-        dtype = graph.positions.dtype
-        return (
-            self.e0_table[graph.species].to(dtype)
-            + self.shift.to(dtype)
-            + self.scale.to(dtype) * self.model(graph)
-        )
+        """Per-atom energies [n_atoms], float64 (eV)."""
+        return self.e0_table[graph.species] + self.shift + self.scale * self.model(graph).double()
 
     def calculator(self, **kwargs):
         """This potential as an ASE calculator."""
@@ -148,17 +165,17 @@ def energy_and_derivatives(
         cell = cell + torch.bmm(cell, sym)
         inputs.append(displacement)
     node_e = node_energy(batch.with_geometry(positions, cell))  # [n_atoms]
-    energy = torch.zeros(batch.num_graphs, dtype=dtype, device=node_e.device)
+    energy = torch.zeros(batch.num_graphs, dtype=node_e.dtype, device=node_e.device)
     energy = energy.index_add(0, batch.batch, node_e)
     out = {"energy": energy, "node_energy": node_e}
     if forces or stress:
         grads = torch.autograd.grad(energy.sum(), inputs, create_graph=training, retain_graph=training)
         if forces:
-            out["forces"] = -grads[0]
+            out["forces"] = -grads[0].to(dtype)
         if stress:
             volume = torch.linalg.det(batch.cell).abs()  # [n_frames]
             safe = torch.where(volume > 0, volume, torch.ones_like(volume))
-            s = grads[1] / safe[:, None, None]
+            s = grads[1].to(dtype) / safe[:, None, None]
             out["stress"] = torch.where((volume > 0)[:, None, None], s, torch.zeros_like(s))
     return out
 
