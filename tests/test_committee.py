@@ -32,7 +32,7 @@ def test_committee_equals_members(name, li3ps4_frames):
     frames = [li3ps4_frames[0], mol, li3ps4_frames[3]]
     elements = sorted({int(z) for a in frames for z in a.numbers})
     pots = members(name, elements)
-    com = Committee(pots)
+    com = Committee(pots, group=True)
     out = com(com.graph(frames), forces=True, stress=True)
     assert out["energy"].shape == (3, 3) and out["forces"].shape == (3, sum(map(len, frames)), 3)
     for m, p in enumerate(pots):
@@ -47,12 +47,17 @@ def test_committee_equals_members(name, li3ps4_frames):
     assert not loop.grouped
     ref = loop(loop.graph(frames), forces=True)
     np.testing.assert_allclose(ref["forces"].detach(), out["forces"].detach(), atol=1e-9)
+    # "auto" times both paths on its first call and keeps one; the numbers do not change
+    auto = Committee(pots)
+    res = auto(auto.graph(frames), forces=True)
+    assert auto.grouped or auto.why_not_grouped
+    np.testing.assert_allclose(res["forces"].detach(), out["forces"].detach(), atol=1e-9)
 
 
 def test_own_architectures_are_grouped():
     """Architectures built from linear, embedding and layer-norm layers run grouped."""
     for name in ("schnet", "painn", "dimenetpp", "ani", "so3krates"):
-        assert Committee(members(name, [1, 8], n=2)).grouped, name
+        assert Committee(members(name, [1, 8], n=2), group=True).grouped, name
 
 
 def test_calculator_mean_and_spread(tmp_path, li3ps4_frames):

@@ -6,6 +6,10 @@ runs on copy ``m`` of one neighbour graph, every linear layer is one batched mat
 product over the members, and one backward pass gives all members' forces. An
 architecture whose layers have no grouped version (MACE's e3nn layers) is evaluated
 member by member on the shared graph instead; :attr:`Committee.grouped` tells which.
+Grouping saves per-call overhead, not arithmetic: on a CPU a compute-bound model (DimeNet++
+with its triplets, PaiNN) can be slower grouped than member by member, so the default
+``group="auto"`` times both paths once, on the first structure it sees, and keeps the
+faster (both give the same numbers to rounding; ``tests/test_committee.py``).
 
 Uncertainty, as seed 003 uses it: per-atom force variance
 ``var_i = (1/N) sum_m |F_m,i - mean_m F_m,i|^2`` (eV^2/A^2), its maximum over atoms
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,12 +45,13 @@ class Committee(Float64Buffers):
 
     ``forward`` returns energy [N, n_frames] (eV), forces [N, n_atoms, 3] (eV/A),
     node_energy [N, n_atoms] and, with ``stress=True``, stress [N, n_frames, 3, 3].
-    ``group=False`` evaluates the members one after another (the reference path).
+    ``group=True`` always uses the grouped model, ``False`` evaluates the members one
+    after another on the shared graph, ``"auto"`` picks the faster on the first call.
     """
 
     float64_buffers = ("e0_table", "shift", "scale")
 
-    def __init__(self, members: Sequence[Potential], group: bool = True):
+    def __init__(self, members: Sequence[Potential], group: bool | str = "auto"):
         super().__init__()
         members = list(members)
         if not members:
@@ -61,13 +67,17 @@ class Committee(Float64Buffers):
         self.register_buffer("e0_table", torch.stack([p.e0_table for p in members]))  # [N, 119]
         self.register_buffer("shift", torch.stack([p.shift for p in members]))  # [N]
         self.register_buffer("scale", torch.stack([p.scale for p in members]))  # [N]
+        if group not in (True, False, "auto"):
+            raise ValueError(f"group must be True, False or 'auto', got {group!r}")
         self.grouped_model: nn.Module | None = None
         self.why_not_grouped: str | None = "group=False" if not group else None
+        self._auto = group == "auto"
         if group:
             try:
                 self.grouped_model = group_models([p.model for p in members]).to(first.dtype)
             except NotGroupable as err:
                 self.why_not_grouped = str(err)
+                self._auto = False
                 log.info("committee of %s evaluated member by member: %s", first.model_name, err)
         self.metadata: dict[str, Any] = {}
 
@@ -95,6 +105,8 @@ class Committee(Float64Buffers):
         return build_graph(frames, self.cutoff, dtype=self.dtype).to(self.e0_table.device)
 
     def forward(self, batch: GraphBatch, forces: bool = True, stress: bool = False) -> dict[str, torch.Tensor]:
+        if self._auto:
+            self._choose_path(batch)
         n, g = self.size, batch.num_graphs
         big = replicate(batch.to(dtype=self.dtype), n)  # member m on copy m
         out = energy_and_derivatives(self._node_energy, big, forces, stress, training=False)
@@ -104,6 +116,23 @@ class Committee(Float64Buffers):
         if stress:
             res["stress"] = out["stress"].reshape(n, g, 3, 3)
         return res
+
+    def _choose_path(self, batch: GraphBatch) -> None:
+        """Time one evaluation grouped and one member by member; keep the faster."""
+        self._auto = False
+        grouped, times = self.grouped_model, {}
+        for path in ("grouped", "members", "grouped", "members"):  # second round: warm
+            self.grouped_model = grouped if path == "grouped" else None
+            t = time.perf_counter()
+            self.forward(batch, forces=True)
+            times[path] = time.perf_counter() - t
+        if times["members"] < times["grouped"]:
+            self.grouped_model = None
+            self.why_not_grouped = (f"auto: member by member took {times['members'] * 1e3:.1f} ms, "
+                                    f"grouped {times['grouped'] * 1e3:.1f} ms")
+        else:
+            self.grouped_model = grouped
+        log.info("committee path: %s (%s)", "grouped" if self.grouped else "members", times)
 
     def _node_energy(self, graph: GraphBatch) -> torch.Tensor:
         n = self.size
@@ -155,7 +184,7 @@ def _block(graph: GraphBatch, m: int, n: int, rows: int) -> GraphBatch:
 
 
 def load_committee(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None,
-                   group: bool = True) -> Committee:
+                   group: bool | str = "auto") -> Committee:
     """Load a committee saved by :meth:`Committee.save`."""
     path = Path(path)
     if not path.exists():

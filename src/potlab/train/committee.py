@@ -142,6 +142,6 @@ def train_committee(cfg: TrainConfig) -> CommitteeResult:
     path = com.save(out / "committee.pt", metadata={"members": rows, "split": c.split})
     info = {"size": c.size, "split": c.split, "inherit_from": c.inherit_from, "n_frames": len(frames),
             "fingerprint": fingerprint(frames), "best_member": best, "members": rows,
-            "grouped": com.grouped}
+            "groupable": com.grouped_model is not None}
     write_text_atomic(json.dumps(info, indent=1), out / "committee.json")
     return CommitteeResult(out=out, path=path, members=rows, best_member=best)
