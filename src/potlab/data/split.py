@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from potlab.atomic import atomic_open
 from potlab.data.errors import DataError
 from potlab.data.subsets import subsets
 
@@ -45,16 +45,9 @@ class Split:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write as JSON, atomically (temporary file, then rename). Returns the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(asdict(self), handle, indent=1)
-                handle.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "w") as handle:
+            json.dump(asdict(self), handle, indent=1)
+            handle.write("\n")
         return path
 
     @classmethod

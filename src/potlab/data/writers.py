@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
+from potlab.atomic import atomic_open
 from potlab.data.keys import (
     CONFIG_TYPE_KEY,
     DEFAULT_CONFIG_TYPE,
@@ -54,14 +54,7 @@ def write_extxyz(path: str | os.PathLike[str], frames: Sequence[Atoms]) -> Path:
 
     import ase.io
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            ase.io.write(handle, out, format="extxyz")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as handle:
+        ase.io.write(handle, out, format="extxyz")
     log.info("wrote %d frames to %s", len(out), path)
     return path

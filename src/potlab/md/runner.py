@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ try:  # ASE >= 3.28
 except ImportError:  # pragma: no cover - older ASE
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as _thermalize
 
+from potlab.atomic import write_text_atomic
 from potlab.md.ensembles import dynamics_state, make_dynamics, restore_dynamics_state
 from potlab.md.monitors import (
     BondMonitor,
@@ -231,9 +231,7 @@ def run_md(atoms: Atoms, calculator: Calculator, protocol: MDProtocol, out_dir: 
             e_act = activation_energy([float(r["work_eV"]) for r in csv.DictReader(fh)])
     result = MDResult(str(out), T, seed, step, step * dt_fs / 1000, float(atoms.get_temperature()),
                       rate, rate * dt_fs * 86400 / 1e6, stability, e_act)
-    tmp = out / "result.json.tmp"
-    tmp.write_text(json.dumps(asdict(result), indent=1))
-    os.replace(tmp, out / "result.json")
+    write_text_atomic(json.dumps(asdict(result), indent=1), out / "result.json")
     return result
 
 

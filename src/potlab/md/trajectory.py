@@ -22,6 +22,7 @@ from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io.trajectory import Trajectory
 
+from potlab.atomic import atomic_open, atomic_path, write_text_atomic
 from potlab.md.monitors import density_g_cm3
 
 LOG_COLUMNS = ("step", "time_ps", "temperature_K", "epot_eV", "ekin_eV", "etot_eV",
@@ -105,7 +106,7 @@ class CSVLog:
                 break
             keep.append(line)
         if keep != lines:
-            _atomic_write_text(self.path, "".join(keep))
+            write_text_atomic("".join(keep), self.path)
 
 
 class FrameWriter:
@@ -147,15 +148,13 @@ class FrameWriter:
                 continue
             kept, total = read_frames_upto(path, step)
             if len(kept) != total:
-                tmp = path.with_name(path.name + ".tmp")
-                tmp.unlink(missing_ok=True)
-                if fmt == "traj":
-                    with Trajectory(tmp, "w") as traj:
-                        for frame in kept:
-                            traj.write(frame)
-                else:
-                    ase.io.write(tmp, kept, format="extxyz")
-                os.replace(tmp, path)
+                with atomic_path(path, suffix=f".{fmt}") as tmp:
+                    if fmt == "traj":
+                        with Trajectory(tmp, "w") as traj:
+                            for frame in kept:
+                                traj.write(frame)
+                    else:
+                        ase.io.write(tmp, kept, format="extxyz")
 
 
 def read_frames_upto(path: Path, step: int) -> tuple[list[Atoms], int]:
@@ -173,21 +172,10 @@ def read_frames_upto(path: Path, step: int) -> tuple[list[Atoms], int]:
     return kept, total
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(out_dir: str | Path, state: dict[str, Any]) -> None:
     """Write the resumable state atomically (pickle; exact float64 positions and momenta)."""
-    path = Path(out_dir) / CHECKPOINT
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_open(Path(out_dir) / CHECKPOINT, "wb") as fh:
         pickle.dump(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def load_checkpoint(out_dir: str | Path) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 from torch import nn
 
+from potlab.atomic import atomic_open
 from potlab.graph import GraphBatch, build_graph, replicate
 from potlab.models.grouped import NotGroupable, group_models
 from potlab.potential.potential import _DTYPES, Float64Buffers, Potential, energy_and_derivatives
@@ -164,9 +165,8 @@ class Committee(Float64Buffers):
             ],
             "metadata": {**self.metadata, **(metadata or {})},
         }
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        with atomic_open(path, "wb") as fh:
+            torch.save(state, fh)
         return path
 
 

@@ -38,6 +38,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 from torch import nn
 
+from potlab.atomic import atomic_path
 from potlab.graph import GraphBatch, build_graph, neighbour_list
 
 EXPORT_FORMAT = "potlab-export/1"
@@ -103,9 +104,8 @@ def export_potential(potential, path: str | os.PathLike) -> Path:
         "output": "node_energy [N] eV", "metadata": getattr(potential, "metadata", {}),
     }
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.pt2")
-    torch.export.save(program, str(tmp), extra_files={"potlab.json": json.dumps(meta, default=str)})
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".pt2") as tmp:
+        torch.export.save(program, str(tmp), extra_files={"potlab.json": json.dumps(meta, default=str)})
     return path
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from potlab.atomic import atomic_open
 from potlab.graph import GraphBatch, build_graph
 from potlab.models import build_model
 
@@ -140,9 +141,8 @@ class Potential(Float64Buffers):
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
             "metadata": {**self.metadata, **(metadata or {})},
         }
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        with atomic_open(path, "wb") as fh:
+            torch.save(state, fh)
         return path
 
 
