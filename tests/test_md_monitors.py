@@ -83,6 +83,8 @@ def test_density_monitor():
     rho = [density_g_cm3(f) for f in _frames(cu, edit=expand)]
     first_bad = next(k for k, r in enumerate(rho) if r < 2.0)
     assert res.frame == first_bad and "density" in res.reason
+    # a cell that starts outside the window is not judged by it
+    assert check_trajectory(_frames(cu, edit=expand), monitors=[DensityMonitor()]).stable
     # a non-periodic molecule is never judged by density
     assert check_trajectory(_frames(molecule("H2O")), monitors=[DensityMonitor()]).stable
 
@@ -111,3 +113,18 @@ def test_time_from_timestep_when_info_missing(ethane):
     with pytest.raises(ValueError, match="time_fs"):
         check_trajectory(frames, monitors=[FusionMonitor()])
     assert check_trajectory(frames, timestep_fs=0.5, monitors=[FusionMonitor()]).t_stab_ps == pytest.approx(0.0045)
+
+
+def test_bond_monitor_ignores_hopping_ions_by_default():
+    """A Li ion leaving its sulfur neighbours (a hop in a superionic conductor) is not a
+    broken bond unless the user asks for every pair to be judged."""
+    from ase import Atoms
+
+    a = Atoms("LiS", positions=[[0, 0, 0], [2.4, 0, 0]], cell=[12, 12, 12], pbc=True)
+    frames = [a.copy() for _ in range(3)]
+    for k, f in enumerate(frames):
+        f.positions[0, 0] -= 0.6 * k
+        f.info["time_fs"] = float(k)
+    assert check_trajectory(frames, monitors=[BondMonitor()]).stable
+    res = check_trajectory(frames, monitors=[BondMonitor(exclude_elements=())])
+    assert not res.stable and "Li-S" in res.reason

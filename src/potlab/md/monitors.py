@@ -11,6 +11,7 @@ Units: Angstrom, fs (ps in results), K, g/cm^3.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,11 @@ from ase.geometry import find_mic
 from ase.neighborlist import natural_cutoffs, neighbor_list
 
 AMU_PER_A3_TO_G_CM3 = 1.66053906660  # 1 amu / 1 A^3 in g/cm^3
+# groups 1 and 2: not judged by the bond monitor unless asked
+IONIC_ELEMENTS = ("Li", "Na", "K", "Rb", "Cs", "Fr", "Be", "Mg", "Ca", "Sr", "Ba", "Ra")
+
+
+log = logging.getLogger(__name__)
 
 
 def density_g_cm3(atoms: Atoms) -> float:
@@ -51,17 +57,18 @@ class BondMonitor(Monitor):
     (times ``mult``) plus ``skin`` (A; 0.3 as in ASE's ``build_neighbor_list``, since real
     bonds are often a little longer than the radii sum: C-C 1.53 A vs 2 x 0.76 A). Lengths
     are minimum-image distances, so wrapping does not matter. ``exclude_elements`` drops
-    bonds touching mobile ions (e.g. ``["Li"]`` in a superionic conductor, where Li hops are
-    physics, not failure).
+    bonds touching those elements; by default (None) the alkali and alkaline-earth metals,
+    whose contacts are ionic and whose hops in a superionic conductor (Li in LGPS) are the
+    physics being measured, not a failure. Pass ``()`` to judge every pair.
     """
 
     name = "bond"
 
     def __init__(self, max_stretch: float = 0.5, mult: float = 1.0, skin: float = 0.3,
-                 exclude_elements: Sequence[str] = ()) -> None:
+                 exclude_elements: Sequence[str] | None = None) -> None:
         self.max_stretch = float(max_stretch)
         self.mult, self.skin = float(mult), float(skin)
-        self.exclude_elements = tuple(exclude_elements)
+        self.exclude_elements = IONIC_ELEMENTS if exclude_elements is None else tuple(exclude_elements)
 
     def start(self, atoms: Atoms) -> None:
         radii = np.asarray(natural_cutoffs(atoms, mult=self.mult)) + 0.5 * self.skin
@@ -116,19 +123,28 @@ class FusionMonitor(Monitor):
 class DensityMonitor(Monitor):
     """Density outside ``[low, high]`` g/cm^3 (periodic cells only; silent otherwise).
 
-    The default bounds [0.2, 2.0] are seed 003's criterion for molecular liquids. A dense
-    inorganic solid sits near or above the upper bound (LGPS is about 2.0 g/cm^3), so
-    set ``high`` (and ``low``) for the material at hand.
+    The default bounds [0.2, 2.0] are seed 003's criterion for molecular liquids. A system
+    that already starts outside them (solid copper at 8.9 g/cm^3, LGPS near 2.0) is not
+    judged by them: the monitor stays silent (``active`` is False after :meth:`start`) rather
+    than fail every such run at t = 0; set ``low``/``high`` for the material at hand.
     """
 
     name = "density"
 
     def __init__(self, low: float = 0.2, high: float = 2.0) -> None:
         self.low, self.high = float(low), float(high)
+        self.active = True
+
+    def start(self, atoms: Atoms) -> None:
+        rho = density_g_cm3(atoms)
+        self.active = math.isnan(rho) or self.low <= rho <= self.high
+        if not self.active:
+            log.warning("density monitor off: the initial density %.3f g/cm^3 is outside [%g, %g]",
+                        rho, self.low, self.high)
 
     def check(self, atoms: Atoms, time_fs: float) -> str | None:
         rho = density_g_cm3(atoms)
-        if math.isnan(rho):
+        if math.isnan(rho) or not self.active:
             return None
         if not self.low <= rho <= self.high:
             return f"density {rho:.3f} g/cm^3 outside [{self.low}, {self.high}]"

@@ -60,7 +60,7 @@ class Monitors(_Strict):
     enabled: bool = True
     stop: bool = True
     bond_stretch_A: float | None = 0.5
-    exclude_elements: list[str] = Field(default_factory=list)
+    exclude_elements: list[str] | None = None  # bond monitor; None: groups 1 and 2
     fusion_fraction: float | None = 0.5
     density_g_cm3: tuple[float, float] | None = (0.2, 2.0)
     temperature_factor: float | None = 5.0
