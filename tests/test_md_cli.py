@@ -30,6 +30,12 @@ def test_cli_runs_emt_end_to_end(tmp_path):
     assert len(ase.io.read(out / "T400K_r0" / "trajectory.extxyz", ":")[0]) == 8
     assert not (out / "T400K_r0" / "trajectory.traj").exists()
 
+    # the log and the run summary beside it give the drift and the speed
+    from potlab.analysis.drift import drift_from_log
+
+    drift = drift_from_log(out / "T400K_r0" / "md_log.csv")
+    assert drift["n_atoms"] == 8 and drift["ns_per_day"] > 0
+
     bad = subprocess.run([*cmd[:-2], "--out", str(tmp_path / "x"), "--model", "ase.calculators.emt:Nope"],
                          check=False, capture_output=True, text=True)
     assert bad.returncode == 2 and "Nope" in bad.stderr

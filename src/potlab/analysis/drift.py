@@ -8,7 +8,8 @@ in the log's folder and uses the first, in that order: a run writes one trajecto
 formats, and all give the same atom count).
 
 Speed: from a wall-clock column (seconds since start; any column whose name starts with
-``wall``, e.g. ``wall_s``) when present: simulated ns / elapsed days over the whole log.
+``wall``, e.g. ``wall_s``) when present: simulated ns / elapsed days over the whole log;
+else from the ``result.json`` that ``potlab md`` writes beside its log.
 """
 
 from __future__ import annotations
@@ -76,5 +77,10 @@ def drift_from_log(path: str | os.PathLike[str], n_atoms: int | None = None,
         n_atoms = len(ase.io.read(traj, index=0))
     out = energy_drift(log["time_ps"], log["etot_eV"], n_atoms)
     out["ns_per_day"] = md_speed_ns_per_day(log)
+    result = Path(path).with_name("result.json")  # potlab md's run summary, when beside the log
+    if out["ns_per_day"] is None and result.exists():
+        import json
+
+        out["ns_per_day"] = json.loads(result.read_text()).get("ns_per_day")
     out["log"] = str(path)
     return out
