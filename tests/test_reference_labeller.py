@@ -138,7 +138,6 @@ def test_structure_hash_covers_charge_spin_and_cell():
 
 
 def test_chgnet_labels_a_periodic_cell():
-    pytest.importorskip("chgnet")
     from ase.build import bulk
 
     si = bulk("Si", "diamond", a=5.43)
@@ -148,6 +147,22 @@ def test_chgnet_labels_a_periodic_cell():
     assert np.isfinite(out.info["REF_energy"]) and out.info["REF_energy"] < 0
     assert out.info["REF_stress"].shape == (6,)
     np.testing.assert_allclose(out.arrays["REF_forces"], 0.0, atol=1e-3)  # by symmetry
+
+
+def test_sevennet_labels_equal_a_direct_call(li3ps4_frames):
+    """SevenNet-0 (weights inside the sevenn wheel) as a teacher: the labeller's numbers
+    are those of SevenNet's own ASE calculator."""
+    from sevenn.calculator import SevenNetCalculator
+
+    atoms = li3ps4_frames[0].copy()
+    atoms.info.clear()
+    res = Labeller("sevennet", workers=1).label([atoms])
+    assert not res.failures
+    direct = atoms.copy()
+    direct.calc = SevenNetCalculator("7net-0", device="cpu")
+    out = res.labelled[0]
+    assert out.info["REF_energy"] == pytest.approx(direct.get_potential_energy(), abs=1e-6)
+    np.testing.assert_allclose(out.arrays["REF_forces"], direct.get_forces(), atol=1e-6)
 
 
 def test_gfn1_periodic_cell_equals_direct_tblite_call():

@@ -8,8 +8,8 @@ structure. Built in:
   cells). Charge and spin come from ``atoms.info["charge"]`` (e) and
   ``atoms.info["spin"]`` (unpaired electrons), else from the settings.
 - ``chgnet``: the CHGNet foundation model (weights ship in the ``chgnet`` wheel).
-- ``sevennet``: SevenNet-0 (``sevenn`` package; not installed by potlab's requirements
-  because it needs e3nn>=0.5 while mace-torch pins e3nn 0.4.4).
+- ``sevennet``: SevenNet-0 (``sevenn`` 0.10.4, the last release that accepts mace-torch's
+  e3nn 0.4.4 pin; the weights ship in its wheel).
 - ``module:Class``: any ASE calculator by import path, with keyword arguments.
 
 Energies are in eV, forces eV/A, stress eV/A^3 (ASE's conventions).
@@ -118,9 +118,8 @@ def _sevennet(model: str) -> Calculator:
     try:
         from sevenn.calculator import SevenNetCalculator
     except ImportError as exc:
-        raise ImportError("method 'sevennet' needs the 'sevenn' package (pip install sevenn; "
-                          "it requires e3nn>=0.5, which conflicts with mace-torch's e3nn "
-                          "0.4.4 pin, so use a separate environment)") from exc
+        raise ImportError("method 'sevennet' needs the 'sevenn' package "
+                          "(pip install sevenn==0.10.4, see requirements-reference.txt)") from exc
     return SevenNetCalculator(model, device="cpu")
 
 
