@@ -35,7 +35,8 @@ def test_errors_propagate():
 
 
 def test_dask_local_cluster_matches_local_enumeration(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     from potlab.space.enumeration import enumerate_allowed
 
     local = enumerate_allowed(2, tmp_path / "local.parquet", sets_per_chunk=700, workers=2)
@@ -85,9 +86,10 @@ def test_worker_env_reaches_local_workers():
 
 
 def test_dask_iter_jobs_survives_a_killed_worker():
-    distributed = pytest.importorskip("distributed")
     import os
     import signal
+
+    import distributed
 
     from potlab.executor import iter_jobs
 

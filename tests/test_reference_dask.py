@@ -9,14 +9,13 @@ import sqlite3
 import threading
 import time
 
+import distributed
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import molecule
 
 from potlab.reference import Labeller, LabelStore
-
-distributed = pytest.importorskip("distributed")
 
 
 def _benzene_clusters(n: int, seed: int = 0) -> list[Atoms]:

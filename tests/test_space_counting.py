@@ -8,12 +8,11 @@ import warnings
 
 import numpy as np
 import pytest
+import smact.screening as smact_screening
 
 from potlab.space.counting import build_index, count
 from potlab.space.species import SpaceError, load_species
 from potlab.space.stoichiometry import combinations_array, coprime_mask, count_total
-
-smact_screening = pytest.importorskip("smact.screening")
 
 
 def _smact_allowed(symbols, max_factor=8, oxidation_states="smact14"):

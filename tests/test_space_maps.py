@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import elementembeddings  # noqa: F401
 import numpy as np
 import pytest
 
 from potlab.space.embeddings import _element_vectors, embed
 from potlab.space.maps import anion_class, make_maps, periodic_table_heatmap, reduce_2d
 from potlab.space.species import SpaceError, load_species
-
-pytest.importorskip("elementembeddings")
 
 
 def _comp(sp, pairs):
