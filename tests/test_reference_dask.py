@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import threading
 import time
+from contextlib import closing
 
 import distributed
 import numpy as np
@@ -63,6 +64,16 @@ def test_dask_and_local_give_identical_stores(cluster, tmp_path):
         np.testing.assert_allclose(x.arrays["REF_forces"], y.arrays["REF_forces"], atol=1e-9)
 
 
+def _stored_rows(path) -> int:
+    """Rows in the store, read-only; 0 while the writer is still creating it or holds the lock
+    (probing through ASE could initialise the file under the writer)."""
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.1)) as con:
+            return con.execute("SELECT count(*) FROM systems").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
 def test_killing_a_worker_mid_batch_loses_no_label(cluster, tmp_path):
     frames = _benzene_clusters(30, seed=1)
     path = tmp_path / "kill.db"
@@ -74,10 +85,7 @@ def test_killing_a_worker_mid_batch_loses_no_label(cluster, tmp_path):
         def kill_when_started():
             deadline = time.time() + 120
             while time.time() < deadline:
-                try:
-                    started = path.exists() and len(LabelStore(path)) >= 3
-                except sqlite3.OperationalError:  # the writer holds the lock: look again
-                    started = False
+                started = path.exists() and _stored_rows(path) >= 3
                 if started:
                     os.kill(victim, signal.SIGKILL)
                     killed.set()
