@@ -38,6 +38,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 from torch import nn
 
+from potlab.allocator import keep_large_allocations
 from potlab.atomic import atomic_path
 from potlab.graph import GraphBatch, build_graph, neighbour_list
 
@@ -130,6 +131,7 @@ class ExportedCalculator(Calculator):
 
     def __init__(self, path: str | os.PathLike, **kwargs):
         super().__init__(**kwargs)
+        keep_large_allocations()
         self.program, self.meta = load_exported(path)
         self.cutoff = float(self.meta["cutoff"])
         self.dtype = getattr(torch, self.meta["dtype"])

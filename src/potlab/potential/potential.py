@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from potlab.allocator import keep_large_allocations
 from potlab.atomic import atomic_open
 from potlab.graph import GraphBatch, build_graph
 from potlab.models import build_model
@@ -58,6 +59,7 @@ class Potential(Float64Buffers):
         avg_num_neighbors: float = 10.0,
     ):
         super().__init__()
+        keep_large_allocations()  # large systems: linear cost (see potlab.allocator)
         self.model_name = model_name
         self.elements = sorted(int(z) for z in elements)
         self.avg_num_neighbors = float(avg_num_neighbors)
