@@ -36,7 +36,11 @@ import torch
 from ase import units
 from ase.calculators.calculator import Calculator, all_changes
 from ase.io import read
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+try:  # ASE >= 3.29
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # older ASE
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 import potlab.models.mace  # noqa: F401  (mace before e3nn)
@@ -102,7 +106,7 @@ def committee_ratio(name: str, elements, dtype, cell, n_calls: int, size: int = 
 def md_steps_per_second(calc, atoms, steps: int) -> float:
     atoms = atoms.copy()
     atoms.calc = calc
-    MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=600, rng=np.random.default_rng(0))
     dyn = VelocityVerlet(atoms, timestep=2 * units.fs)
     dyn.run(2)  # warm-up
     t = time.perf_counter()
