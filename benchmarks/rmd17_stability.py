@@ -11,7 +11,9 @@ ran MD17 molecules at 500 K) with potlab's live stability monitors (bond length 
 trajectory with that of the 1000 rMD17 test frames (MD17 was sampled by 500 K AIMD): the
 mean |dh| over 0.05 A bins and the integral of |dh| dr (MDsim's h(r) error). Prints a table
 with the test force MAE and the Spearman rank correlation between force MAE and each MD
-measure; writes stability.json and stability.csv beside the accuracy results.
+measure; writes stability_<T>K.json and .csv beside the accuracy results (MD in
+<model>/md_<T>K/). Above 500 K (e.g. --temperature 1000, a stress test beyond the
+training distribution) t_stab is the measure: the h(r) reference is still the 500 K data.
 Runs resume (potlab.md checkpoints) when the command is repeated.
 """
 
@@ -56,7 +58,11 @@ def run_one(name: str, out: Path, ps: float, temperature: float, seed: int) -> N
         "friction_per_fs": 0.01, "formats": ["extxyz"],
     }, source=f"rmd17_stability[{name}]")
     calc = potlab.load(out / name / "model.pt", dtype="float64").calculator()
-    run_md(start, calc, protocol, out / name / "md", temperature_K=temperature, seed=seed)
+    run_md(start, calc, protocol, md_dir(out, name, temperature), temperature_K=temperature, seed=seed)
+
+
+def md_dir(out: Path, name: str, temperature: float) -> Path:
+    return out / name / f"md_{temperature:g}K"
 
 
 def spearman(a, b) -> float:
@@ -99,7 +105,7 @@ def main() -> int:
         accuracy = {r["model"]: r for r in json.loads((out / "results.json").read_text())}
     rows = []
     for n in names:
-        run = out / n / "md"
+        run = md_dir(out, n, args.temperature)
         res = json.loads((run / "result.json").read_text())
         frames = read(run / "trajectory.extxyz", index=":")
         h = h_of_r(frames)
@@ -111,8 +117,9 @@ def main() -> int:
             "h_integral": float((dh * np.diff(EDGES)).sum()), "steps_per_s": res["steps_per_s"],
             "final_T": res["final_temperature_K"],
         })
-    (out / "stability.json").write_text(json.dumps(rows, indent=1))
-    with open(out / "stability.csv", "w", newline="") as fh:
+    tag = f"{args.temperature:g}K"
+    (out / f"stability_{tag}.json").write_text(json.dumps(rows, indent=1))
+    with open(out / f"stability_{tag}.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
