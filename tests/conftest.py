@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("POTLAB_QUIET", "1")
-os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
 import numpy as np
 import pytest

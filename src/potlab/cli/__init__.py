@@ -8,6 +8,8 @@ import argparse
 import json
 import logging
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 
@@ -108,7 +110,9 @@ def _cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="potlab", description="Train MLIPs and judge them by their MD.")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log progress messages and show the traceback of an error (-vv: debug, "
+                        "including third-party warnings)")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train (or resume) a potential from a YAML config")
@@ -160,18 +164,75 @@ def _add_command_modules(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``potlab`` command. Bad input (see :func:`input_error_message`) exits 2 with
+    one line naming the file, frame, key or field; ``-v`` adds its traceback. Any other
+    exception is a bug in potlab and propagates with its traceback."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    from potlab.data import DataError
-    from potlab.train.config import ConfigError
-
+    configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
-    except (DataError, ConfigError, FileNotFoundError, KeyError, ValueError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"potlab {args.command}: error: {msg}", file=sys.stderr)
+    except Exception as err:
+        message = input_error_message(err)
+        if message is None:
+            raise
+        if args.verbose:
+            traceback.print_exception(err)
+        print(f"potlab {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def configure_logging(verbose: int) -> None:
+    """WARNING by default, INFO with ``-v``, DEBUG with ``-vv``; third-party warnings are
+    logged at DEBUG (:mod:`potlab.quiet`), not printed."""
+    from potlab.quiet import log_warning
+
+    level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    warnings.showwarning = log_warning
+
+
+def input_error_message(err: BaseException) -> str | None:
+    """The one-line message of an exception that means bad input, or None for a bug.
+
+    Bad input is a :class:`potlab.errors.InputError` (DataError, ConfigError, SpaceError,
+    MethodUnavailable, ...), an MD protocol error, a pydantic validation error of a
+    command's parameters, an operating-system error about a named file (missing,
+    unwritable, a directory), or a ValueError raised by the command-line layer itself
+    (argument checks in ``potlab.cli``). A KeyError, IndexError or a ValueError from deep
+    inside the library is a bug and returns None.
+    """
+    from pydantic import ValidationError
+
+    from potlab.errors import InputError
+
+    if isinstance(err, InputError) or _is_protocol_error(err):
+        return str(err)
+    if isinstance(err, ValidationError):
+        from potlab.strict import format_validation_error
+
+        return format_validation_error(err, "arguments").replace("\n", "; ")
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}"
+    if isinstance(err, FileNotFoundError):
+        return str(err)
+    if isinstance(err, ValueError) and _raised_in_cli(err):
+        return str(err)
+    return None
+
+
+def _is_protocol_error(err: BaseException) -> bool:
+    protocol = sys.modules.get("potlab.md.protocol")
+    return protocol is not None and isinstance(err, getattr(protocol, "ProtocolError", ()))
+
+
+def _raised_in_cli(err: BaseException) -> bool:
+    """True when the innermost frame of the traceback is in a ``potlab.cli`` module."""
+    tb = err.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_globals.get("__name__", "").startswith("potlab.cli")
 
 
 if __name__ == "__main__":

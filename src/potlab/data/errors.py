@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+from potlab.errors import InputError
 
-class DataError(ValueError):
+
+class DataError(InputError):
     """Bad input data, located as precisely as known.
 
     Attributes

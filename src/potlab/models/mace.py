@@ -9,19 +9,13 @@ later tools hand the identical weights to mace-torch's own calculator.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import warnings
 from typing import ClassVar
 
-os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # e3nn constants under torch>=2.6
+from potlab.models.e3nn_import import import_mace_and_e3nn
 
-# mace prints a notice about optional cuequivariance to stdout at import; keep stdout clean
-# (``potlab eval --json`` prints one JSON object there). Import mace before e3nn.
-with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    import mace.modules
+import_mace_and_e3nn()  # e3nn's constants need a scoped torch.load workaround (see there)
+import mace.modules
 import numpy as np
 import torch
 from e3nn import o3

@@ -28,7 +28,6 @@ Clebsch-Gordan products: the cost per layer is O(n <N> (l_max^2 + F)).
 from __future__ import annotations
 
 import math
-import os
 from typing import ClassVar
 
 import torch
@@ -43,7 +42,9 @@ from potlab.models.registry import ModelConfig, register
 def spherical_harmonics(degrees: list[int], vectors: torch.Tensor) -> torch.Tensor:
     """Real spherical harmonics Y_lm(r/|r|) of ``degrees`` (e3nn's order and "norm"
     normalisation, sum_m Y_lm^2 = 1): [n, 3] -> [n, sum(2l+1)]."""
-    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # e3nn constants, torch>=2.6
+    from potlab.models.e3nn_import import import_mace_and_e3nn
+
+    import_mace_and_e3nn()  # imported once; e3nn's constants need the scoped workaround
     from e3nn import o3
 
     return o3.spherical_harmonics(degrees, vectors, normalize=True, normalization="norm")

@@ -2,13 +2,9 @@
 from the strain derivative. Save/load, the ASE calculator and committees live here."""
 
 from potlab.potential.calculator import PotentialCalculator
-from potlab.potential.committee import (
-    Committee,
-    CommitteeCalculator,
-    committee_statistics,
-    load_committee,
-)
-from potlab.potential.potential import Potential, load, predict, predict_graphs
+from potlab.potential.committee import Committee, CommitteeCalculator, committee_statistics
+from potlab.potential.loading import load, load_committee
+from potlab.potential.potential import Potential, predict, predict_graphs
 
 __all__ = [
     "Committee",

@@ -29,14 +29,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from ase.calculators.calculator import Calculator, all_changes
-from ase.stress import full_3x3_to_voigt_6_stress
 from torch import nn
 
 from potlab.atomic import atomic_open
 from potlab.graph import GraphBatch, build_graph, replicate
 from potlab.models.grouped import NotGroupable, group_models
-from potlab.potential.potential import _DTYPES, Float64Buffers, Potential, energy_and_derivatives
+from potlab.potential.calculator import GraphModelCalculator
+from potlab.potential.potential import Float64Buffers, Potential, energy_and_derivatives
 
 log = logging.getLogger(__name__)
 FORMAT = "potlab-committee/1"
@@ -186,28 +185,6 @@ def _block(graph: GraphBatch, m: int, n: int, rows: int) -> GraphBatch:
     )
 
 
-def load_committee(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None,
-                   group: bool | str = "auto") -> Committee:
-    """Load a committee saved by :meth:`Committee.save`."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such committee file")
-    state = torch.load(path, map_location=device, weights_only=True)
-    if state.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a potlab committee (format {FORMAT})")
-    members = []
-    for entry in state["members"]:
-        p = Potential.from_spec(entry["spec"])
-        p.load_state_dict(entry["state_dict"])
-        p.metadata = dict(entry.get("metadata", {}))
-        if dtype is not None:
-            p = p.to(_DTYPES[dtype])
-        members.append(p.eval())
-    c = Committee(members, group=group).to(device).eval()
-    c.metadata = dict(state.get("metadata", {}))
-    return c
-
-
 def committee_statistics(energy: np.ndarray, forces: np.ndarray) -> dict[str, Any]:
     """Mean and spread of one frame's members: energy [N] (eV), forces [N, n_atoms, 3].
 
@@ -223,7 +200,7 @@ def committee_statistics(energy: np.ndarray, forces: np.ndarray) -> dict[str, An
     }
 
 
-class CommitteeCalculator(Calculator):
+class CommitteeCalculator(GraphModelCalculator):
     """ASE calculator of a :class:`Committee`: mean energy, forces and stress, and the
     spread (``energy_std`` eV, ``forces_var`` [n_atoms] and ``max_forces_var``
     eV^2/A^2), plus every member's ``member_energies`` and ``member_forces``."""
@@ -234,18 +211,17 @@ class CommitteeCalculator(Calculator):
     ]
 
     def __init__(self, committee: Committee, **kwargs):
-        super().__init__(**kwargs)
-        self.committee = committee.eval()
+        super().__init__(committee, **kwargs)
 
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        want_stress = "stress" in properties and bool(np.any(self.atoms.pbc))
-        out = self.committee(self.committee.graph([self.atoms]), forces=True, stress=want_stress)
-        energy = out["energy"].detach().cpu().double().numpy()[:, 0]
-        forces = out["forces"].detach().cpu().double().numpy()
-        stats = committee_statistics(energy, forces)
-        self.results = {**stats, "free_energy": stats["energy"], "member_energies": energy,
-                        "member_forces": forces}
-        if want_stress:
-            s = out["stress"].detach().cpu().double().numpy()[:, 0].mean(axis=0)
-            self.results["stress"] = full_3x3_to_voigt_6_stress(s)
+    @property
+    def committee(self) -> Committee:
+        return self.model
+
+    def results_from(self, out):
+        energy = out["energy"][:, 0]  # [N] eV
+        stats = committee_statistics(energy, out["forces"])
+        return {**stats, "free_energy": stats["energy"], "member_energies": energy,
+                "member_forces": out["forces"]}
+
+    def stress_from(self, stress):
+        return stress[:, 0].mean(axis=0)  # [N, 1, 3, 3] -> members' mean [3, 3]

@@ -1,5 +1,5 @@
 """Potential: per-element reference energies + a registered model, with autograd forces
-and stress, saved as one file and loaded back through the registry."""
+and stress, saved as one file (read back by :mod:`potlab.potential.loading`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from potlab.graph import GraphBatch, build_graph
 from potlab.models import build_model
 
 FORMAT = "potlab-potential/1"
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class Float64Buffers(nn.Module):
@@ -133,7 +133,7 @@ class Potential(Float64Buffers):
             spec["model_name"], spec["model_params"], spec["elements"], e0=spec["e0"],
             shift=spec["shift"], scale=spec["scale"], avg_num_neighbors=spec["avg_num_neighbors"],
         )
-        return pot.to(_DTYPES[spec.get("dtype", "float64")])
+        return pot.to(DTYPES[spec.get("dtype", "float64")])
 
     def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
         """Write spec + weights atomically (temp file, then rename)."""
@@ -180,32 +180,6 @@ def energy_and_derivatives(
             s = grads[1].to(dtype) / safe[:, None, None]
             out["stress"] = torch.where((volume > 0)[:, None, None], s, torch.zeros_like(s))
     return out
-
-
-def load(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None) -> Potential:
-    """Load a potential saved by :meth:`Potential.save` (or a training checkpoint, whose
-    ``potential`` entry has the same layout, or a committee file, which gives a
-    :class:`~potlab.potential.Committee`). ``dtype`` is "float32" or "float64"."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model file")
-    state = torch.load(path, map_location=device, weights_only=True)
-    if state.get("format") == "potlab-committee/1":
-        from potlab.potential.committee import load_committee
-
-        return load_committee(path, device=device, dtype=dtype)
-    if "potential" in state:  # a training checkpoint
-        state = state["potential"]
-    if "spec" not in state or state["spec"].get("format") != FORMAT:
-        raise ValueError(f"{path}: not a potlab potential (missing 'spec' / format {FORMAT})")
-    pot = Potential.from_spec(state["spec"])
-    pot.load_state_dict(state["state_dict"])
-    pot.metadata = dict(state.get("metadata", {}))
-    if dtype is not None:
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
-        pot = pot.to(_DTYPES[dtype])
-    return pot.to(device).eval()
 
 
 def predict(

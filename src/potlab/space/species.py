@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from potlab.errors import InputError
+
 log = logging.getLogger(__name__)
 
 #: SMACT's named oxidation-state sets and the ``smact.Element`` attribute holding each.
@@ -34,7 +36,7 @@ DEFAULT_OXIDATION_STATES = "smact14"
 MAX_ATOMIC_NUMBER = 103
 
 
-class SpaceError(ValueError):
+class SpaceError(InputError):
     """Bad input to the chemical-space tools (a clear message names the culprit)."""
 
 

@@ -10,7 +10,7 @@ import torch
 
 from potlab.atomic import atomic_open, write_text_atomic
 
-__all__ = ["load_checkpoint", "save_atomic", "write_text_atomic"]
+__all__ = ["load_training_checkpoint", "save_atomic", "write_text_atomic"]
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
@@ -19,5 +19,7 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=False)
+def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A trainer checkpoint (``checkpoints/last.pt``: tensors, optimizer, scheduler and EMA
+    state, plain numbers), read with ``weights_only=True``: no pickled code runs."""
+    return torch.load(path, map_location="cpu", weights_only=True)

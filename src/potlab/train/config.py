@@ -1,17 +1,16 @@
 """Training configuration: a YAML file validated by pydantic. Unknown keys are errors that
-name the key (``training.lerning_rate: Extra inputs are not permitted``)."""
+name the file and the key (``config.yaml: training.lerning_rate: unknown key 'lerning_rate'``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from potlab.errors import InputError
+from potlab.strict import StrictModel as _Strict
+from potlab.strict import format_validation_error, read_yaml_mapping
 
 
 class OutlierConfig(_Strict):
@@ -29,10 +28,10 @@ class DataConfig(_Strict):
     config_type_key: str = "config_type"
     split: Literal["random", "subset", "file"] = "random"
     valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
-    valid_subsets: list[str] = []
+    valid_subsets: list[str] = Field(default_factory=list)
     split_file: str | None = None
-    subset_weights: dict[str, float] = {}  # per-subset loss weights
-    subset_fractions: dict[str, float] = {}  # share of sampled frames per subset (seed 003)
+    subset_weights: dict[str, float] = Field(default_factory=dict)  # per-subset loss weights
+    subset_fractions: dict[str, float] = Field(default_factory=dict)  # share of sampled frames per subset (seed 003)
     e0: Literal["auto", "isolated", "fit"] | dict[str, float] = "auto"
     outliers: OutlierConfig | None = None
 
@@ -136,17 +135,8 @@ class TrainConfig(_Strict):
         return self
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration problem; the message names the file and the key."""
-
-
-def _format(err: ValidationError, source: str) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"] if not str(x).startswith("function-after"))
-        msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {loc or '<top>'}: {msg}")
-    return "\n".join(lines)
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> TrainConfig:
@@ -156,7 +146,7 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | Non
     try:
         cfg = TrainConfig(**raw)
     except ValidationError as err:
-        raise ConfigError(_format(err, source)) from None
+        raise ConfigError(format_validation_error(err, source)) from None
     except ValueError as err:  # from the model's own Config
         raise ConfigError(f"{source}: {err}") from None
     if base is not None:
@@ -178,10 +168,4 @@ def load_config(path: str | Path) -> TrainConfig:
     """Read and validate a YAML training config. Paths in ``data`` are relative to the
     current directory (as for MACE's and NequIP's command lines)."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return parse_config(raw, source=str(path))
+    return parse_config(read_yaml_mapping(path, ConfigError), source=str(path))

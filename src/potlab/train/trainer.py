@@ -24,7 +24,7 @@ from potlab import data as pdata
 from potlab.analysis.errors import parity_metrics
 from potlab.potential import Potential, load, predict_graphs
 from potlab.progress import progress
-from potlab.train.checkpoint import load_checkpoint, save_atomic, write_text_atomic
+from potlab.train.checkpoint import load_training_checkpoint, save_atomic, write_text_atomic
 from potlab.train.config import ConfigError, TrainConfig
 from potlab.train.ema import EMA
 from potlab.train.loss import weighted_loss
@@ -212,7 +212,7 @@ class Trainer:
                  "best_epoch": -1, "bad_epochs": 0, "stop_reason": None}
         metrics_path = self.out / "metrics.csv"
         if self.ckpt_path.exists():
-            ck = load_checkpoint(self.ckpt_path)
+            ck = load_training_checkpoint(self.ckpt_path)
             self.potential.load_state_dict(ck["potential"]["state_dict"])
             self.opt.load_state_dict(ck["optimizer"])
             self.sched.load_state_dict(ck["scheduler"])
