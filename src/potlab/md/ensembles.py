@@ -1,15 +1,24 @@
-"""ASE integrators for each ensemble, and their internal state for resuming.
+"""ASE integrators for each ensemble, and their state, saved explicitly for an exact resume.
 
 NVE: velocity Verlet. NVT: Langevin (``friction_per_fs``), Nose-Hoover chain (``tdamp_fs``,
 chain of 3), Bussi CSVR (``tdamp_fs``). NPT: ASE's MTK integrators with a Nose-Hoover chain
 thermostat; ``isotropic`` scales the volume only (``IsotropicMTKNPT``), ``anisotropic``
 lets all nine cell components move (``MTKNPT``). Units: fs, K, GPa.
+
+Resume: :data:`STATE` names, per integrator class, every attribute that changes while it
+runs (thermostat and barostat variables, RNG). :func:`dynamics_state` saves exactly these
+and then proves that they are enough: it builds a fresh integrator, restores the saved
+state into it and compares every numerical attribute with the running one. An integrator
+class potlab does not know, or one whose state the table misses (a newer ASE that added a
+variable), raises :class:`CheckpointError` instead of writing a checkpoint that would
+resume inexactly. The checkpoint records the ASE version; another version is refused.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import ase
 import numpy as np
 from ase import Atoms, units
 from ase.md.bussi import Bussi
@@ -20,9 +29,26 @@ from ase.md.verlet import VelocityVerlet
 
 from potlab.md.protocol import MDProtocol
 
-# Internal state of ASE's thermostats/barostats (3.23-3.29) restored on resume.
-_STATE_KEYS = ("_eta", "_p_eta", "_xi", "_p_xi", "_eps", "_p_eps", "_cell0", "_volume0",
-               "_h", "_p_g", "_p_c", "_h0_basis", "transferred_energy")
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be written or restored exactly."""
+
+
+# part -> attributes holding the running state, per integrator class. "dyn" is the
+# integrator, "thermostat"/"barostat" its NoseHooverChainThermostat / MTK barostat.
+STATE: dict[str, dict[str, tuple[str, ...]]] = {
+    "VelocityVerlet": {"dyn": ()},
+    "Langevin": {"dyn": ("rng",)},
+    "Bussi": {"dyn": ("rng", "transferred_energy")},
+    "NoseHooverChainNVT": {"dyn": (), "thermostat": ("_eta", "_p_eta")},
+    "IsotropicMTKNPT": {"dyn": ("_eps", "_p_eps", "_cell0", "_volume0"),
+                        "thermostat": ("_eta", "_p_eta"), "barostat": ("_xi", "_p_xi")},
+    "MTKNPT": {"dyn": ("_h", "_p_g"), "thermostat": ("_eta", "_p_eta"),
+               "barostat": ("_xi", "_p_xi")},
+}
+# Attributes a step overwrites before reading (scratch), or bookkeeping that is not physics.
+_SCRATCH = {"v", "rnd_pos", "rnd_vel", "nsteps", "max_steps", "observers", "atoms",
+            "trajectory", "logfile", "comm", "_q", "_p", "masses", "_masses"}
 
 
 def make_dynamics(atoms: Atoms, protocol: MDProtocol, temperature_K: float,
@@ -52,36 +78,87 @@ def make_dynamics(atoms: Atoms, protocol: MDProtocol, temperature_K: float,
 
 
 def _parts(dyn: MolecularDynamics) -> dict[str, Any]:
-    return {"dyn": dyn, "thermostat": getattr(dyn, "_thermostat", None),
-            "barostat": getattr(dyn, "_barostat", None)}
+    parts = {"dyn": dyn, "thermostat": vars(dyn).get("_thermostat"),
+             "barostat": vars(dyn).get("_barostat")}
+    return {k: v for k, v in parts.items() if v is not None}
 
 
-def dynamics_state(dyn: MolecularDynamics) -> dict[str, Any]:
-    """Thermostat/barostat variables and the RNG state of ``dyn`` (picklable)."""
-    state: dict[str, Any] = {}
-    for name, obj in _parts(dyn).items():
-        if obj is None:
-            continue
-        for key in _STATE_KEYS:
-            if key in vars(obj):
-                state[f"{name}.{key}"] = np.copy(getattr(obj, key))
-    rng = getattr(dyn, "rng", None)
-    if isinstance(rng, np.random.Generator):
-        state["rng"] = rng.bit_generator.state
+def _table(dyn: MolecularDynamics) -> dict[str, tuple[str, ...]]:
+    name = type(dyn).__name__
+    if name not in STATE:
+        raise CheckpointError(f"cannot checkpoint ASE integrator {name}: potlab does not know "
+                              "its state (known: " + ", ".join(STATE) + ")")
+    return STATE[name]
+
+
+def _get(obj: Any, key: str) -> Any:
+    value = getattr(obj, key)
+    if isinstance(value, np.random.Generator):
+        return {"bit_generator": value.bit_generator.state}
+    return np.copy(value) if isinstance(value, np.ndarray) else value
+
+
+def _set(obj: Any, key: str, value: Any) -> None:
+    current = getattr(obj, key)
+    if isinstance(current, np.random.Generator):
+        current.bit_generator.state = value["bit_generator"]
+    elif isinstance(current, np.ndarray):
+        current[...] = value  # in place: other objects may hold the same array
+    else:
+        setattr(obj, key, value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.random.Generator) and isinstance(b, np.random.Generator):
+        return a.bit_generator.state == b.bit_generator.state
+    if isinstance(a, (np.ndarray, float, int, np.floating)) or isinstance(b, np.ndarray):
+        try:
+            return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+        except TypeError:
+            return False
+    return True  # references to other objects (calculators, callables): not state
+
+
+def dynamics_state(dyn: MolecularDynamics, rebuild=None) -> dict[str, Any]:
+    """The running state of ``dyn`` (plain data, picklable): the attributes :data:`STATE`
+    names for its class. With ``rebuild`` (a function returning a fresh integrator on a copy
+    of the atoms), the state is restored into that fresh one and every numerical attribute
+    compared: a difference raises :class:`CheckpointError` naming it."""
+    table = _table(dyn)
+    parts = _parts(dyn)
+    state = {"class": type(dyn).__name__, "ase": ase.__version__,
+             "values": {f"{p}.{k}": _get(parts[p], k) for p, keys in table.items() for k in keys}}
+    if rebuild is not None:
+        fresh = rebuild()
+        restore_dynamics_state(fresh, state)
+        fresh_parts = _parts(fresh)
+        for p, obj in parts.items():
+            other = fresh_parts.get(p)
+            for k, v in vars(obj).items():
+                if k in _SCRATCH or k.startswith("__"):
+                    continue
+                if other is None or k not in vars(other) or not _same(v, vars(other)[k]):
+                    raise CheckpointError(
+                        f"cannot checkpoint {type(dyn).__name__} exactly: attribute {p}.{k} is "
+                        f"not part of the saved state (ASE {ase.__version__} changed its "
+                        "integrator; potlab.md.ensembles.STATE needs updating)")
     return state
 
 
 def restore_dynamics_state(dyn: MolecularDynamics, state: dict[str, Any]) -> None:
-    """Put back what :func:`dynamics_state` saved (keys the integrator lacks are ignored)."""
+    """Put back what :func:`dynamics_state` saved; a state from another ASE version or
+    integrator class, or missing a variable, raises :class:`CheckpointError`."""
+    if state.get("ase") != ase.__version__:
+        raise CheckpointError(f"checkpoint written with ASE {state.get('ase')}, this is ASE "
+                              f"{ase.__version__}: the integrator state may differ; start over "
+                              "(--restart / resume=False)")
+    if state.get("class") != type(dyn).__name__:
+        raise CheckpointError(f"checkpoint holds a {state.get('class')} state, the run needs "
+                              f"{type(dyn).__name__}")
     parts = _parts(dyn)
-    for full, value in state.items():
-        if full == "rng":
-            rng = getattr(dyn, "rng", None)
-            if isinstance(rng, np.random.Generator):
-                rng.bit_generator.state = value
-            continue
-        name, key = full.split(".", 1)
-        obj = parts.get(name)
-        if obj is not None and key in vars(obj):
-            cur = getattr(obj, key)
-            setattr(obj, key, value.item() if np.ndim(value) == 0 and np.isscalar(cur) else value)
+    values = state["values"]
+    for p, keys in _table(dyn).items():
+        for k in keys:
+            if f"{p}.{k}" not in values:
+                raise CheckpointError(f"checkpoint lacks {p}.{k} of {type(dyn).__name__}")
+            _set(parts[p], k, values[f"{p}.{k}"])

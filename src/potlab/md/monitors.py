@@ -49,6 +49,14 @@ class Monitor:
     def check(self, atoms: Atoms, time_fs: float) -> str | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def state(self) -> dict | None:
+        """What :meth:`check` has accumulated since :meth:`start` (for a resumed run to go
+        on exactly); None for monitors that judge each frame on its own."""
+        return None
+
+    def restore(self, state: dict | None) -> None:
+        """Put back what :meth:`state` returned (after :meth:`start`)."""
+
 
 class BondMonitor(Monitor):
     """A bond present at t=0 stretched beyond its initial length + ``max_stretch`` (A).
@@ -226,6 +234,15 @@ class RDFMonitor(Monitor):
         self.buffer: list[Atoms] = []
         self.window_start: float | None = None
         self.last_error: float | None = None
+
+    def state(self) -> dict:
+        return {"reference": self.reference, "buffer": list(self.buffer),
+                "window_start": self.window_start, "last_error": self.last_error}
+
+    def restore(self, state: dict | None) -> None:
+        if state:
+            self.reference, self.buffer = state["reference"], list(state["buffer"])
+            self.window_start, self.last_error = state["window_start"], state["last_error"]
 
     def check(self, atoms: Atoms, time_fs: float) -> str | None:
         from potlab.analysis.rdf import rdf_error

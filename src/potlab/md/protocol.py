@@ -69,6 +69,19 @@ class Monitors(_Strict):
     rdf_window_ps: float = 1.0
 
 
+class Uncertainty(_Strict):
+    """Evaluate a committee (``potlab-committee/1`` file) on the running structure every
+    ``every_steps`` steps and log its energy std (eV) and max force variance (eV^2/A^2) in
+    ``uq_log.csv``; with ``stop``, a value above ``max_forces_var`` or ``max_energy_std``
+    ends the run like a failing monitor (monitor name ``uncertainty``)."""
+
+    committee: str
+    every_steps: int = Field(10, ge=1)
+    max_forces_var: float | None = Field(None, gt=0)
+    max_energy_std: float | None = Field(None, gt=0)
+    stop: bool = False
+
+
 class MDProtocol(_Strict):
     """Everything a run needs besides the structure and the calculator (which may be given
     here too, as ``structure``, ``model``, ``calc_kwargs``, ``supercell``)."""
@@ -92,7 +105,10 @@ class MDProtocol(_Strict):
     steered: Steered | None = None
     monitors: Monitors = Field(default_factory=Monitors)
     formats: list[Literal["extxyz", "traj"]] = Field(default_factory=lambda: ["extxyz", "traj"])
-    engine: Literal["ase", "lammps"] = "ase"
+    engine: Literal["ase", "lammps", "batched"] = "ase"
+    skin_A: float = Field(0.0, ge=0, description="Verlet skin of the batched engine's "
+                          "neighbour lists (A); 0 rebuilds every step")
+    uncertainty: Uncertainty | None = None
     structure: str | None = None
     supercell: tuple[int, int, int] | None = None
     model: str | None = None
@@ -103,6 +119,15 @@ class MDProtocol(_Strict):
     def _consistent(self) -> MDProtocol:
         if self.ensemble == "nve" and self.ramp is not None:
             raise ValueError("a ramp needs a thermostatted ensemble (nvt or npt), not nve")
+        if self.engine == "batched":
+            if self.ensemble == "npt" or (self.ensemble == "nvt" and self.thermostat == "nose-hoover"):
+                raise ValueError("engine batched runs nve and nvt with langevin or bussi "
+                                 "(nose-hoover and npt run with engine ase or lammps)")
+            if self.steered is not None:
+                raise ValueError("engine batched does not run steered MD (use engine ase)")
+        if self.engine == "lammps" and (self.ensemble == "npt" or self.steered is not None):
+            raise ValueError("engine lammps runs nve and nvt (npt and steered MD run with "
+                             "engine ase)")
         return self
 
     @property
@@ -115,6 +140,29 @@ class MDProtocol(_Strict):
     @property
     def total_steps(self) -> int:
         return self.ramp_steps + self.steps
+
+
+# Settings that choose which runs exist, not how one run goes: not compared on a rerun.
+_NOT_COMPARED = ("temperatures_K", "repeats", "seed")
+
+
+def run_settings(protocol: MDProtocol) -> dict[str, Any]:
+    """The settings one run directory depends on (JSON-able): the protocol without the
+    list of temperatures, the repeat count and the base seed (the run's own temperature
+    and seed are saved beside them)."""
+    return protocol.model_dump(mode="json", exclude=set(_NOT_COMPARED))
+
+
+def differing_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the keys whose values differ between two settings dicts."""
+    keys = []
+    for k in sorted(set(saved) | set(current)):
+        a, b = saved.get(k, "<missing>"), current.get(k, "<missing>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += differing_keys(a, b, f"{prefix}{k}.")
+        elif a != b:
+            keys.append(f"{prefix}{k}")
+    return keys
 
 
 def run_dir_name(temperature_K: float, repeat: int) -> str:

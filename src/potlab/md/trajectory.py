@@ -52,7 +52,9 @@ def log_row(atoms: Atoms, step: int, time_fs: float) -> dict[str, Any]:
     periodic = bool(atoms.pbc.all()) and atoms.cell.rank == 3
     pressure: Any = ""
     calc = atoms.calc
-    if periodic and calc is not None and "stress" in getattr(calc, "implemented_properties", ()):
+    has_stress = calc is not None and ("stress" in getattr(calc, "implemented_properties", ())
+                                       or "stress" in getattr(calc, "results", {}))
+    if periodic and has_stress:
         try:
             stress = atoms.get_stress(include_ideal_gas=True)
             pressure = float(-np.mean(stress[:3]) / units.GPa)
@@ -172,15 +174,28 @@ def read_frames_upto(path: Path, step: int) -> tuple[list[Atoms], int]:
     return kept, total
 
 
+CHECKPOINT_FORMAT = "potlab-md-checkpoint/2"
+
+
 def save_checkpoint(out_dir: str | Path, state: dict[str, Any]) -> None:
-    """Write the resumable state atomically (pickle; exact float64 positions and momenta)."""
+    """Write the resumable state atomically: plain data only (numbers, NumPy arrays, RNG
+    states, Atoms), exact float64 positions and momenta, tagged with
+    :data:`CHECKPOINT_FORMAT`."""
     with atomic_open(Path(out_dir) / CHECKPOINT, "wb") as fh:
-        pickle.dump(state, fh)
+        pickle.dump({**state, "format": CHECKPOINT_FORMAT}, fh)
 
 
 def load_checkpoint(out_dir: str | Path) -> dict[str, Any] | None:
+    """The checkpoint of ``out_dir`` (None when there is none). A checkpoint of another
+    format (an older potlab pickled ASE's private integrator attributes) is refused with a
+    ValueError: it cannot be restored exactly."""
     path = Path(out_dir) / CHECKPOINT
     if not path.exists():
         return None
     with open(path, "rb") as fh:
-        return pickle.load(fh)
+        state = pickle.load(fh)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: written by an older potlab (not {CHECKPOINT_FORMAT}); it "
+                         "cannot be resumed exactly: delete the run directory or start over "
+                         "(--restart / resume=False)")
+    return state
