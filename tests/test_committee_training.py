@@ -95,3 +95,43 @@ def test_committee_config_errors(data):
         parse_config(config(data, data / "old.xyz", "x", {"size": 2, "splits": "fresh"}))
     with pytest.raises(ConfigError, match="committee"):
         train(parse_config(config(data, data / "old.xyz", "x", 2)))
+
+
+@pytest.mark.parametrize("split", ["same", "fresh"])
+def test_outlier_drop_with_a_committee_trains_on_the_frames_its_split_names(tmp_path, li3ps4_frames, split):
+    """Splits index the frames as read; the dropped outlier is left out of every member's
+    split, and each member's training set is exactly the frames its split names."""
+    from potlab.train.committee import member_config
+    from potlab.train.trainer import Trainer
+
+    frames = [a.copy() for a in li3ps4_frames[:16]]
+    frames[5].arrays["REF_forces"] = frames[5].arrays["REF_forces"] * 200  # a unit slip
+    write_extxyz(tmp_path / "bad.xyz", frames)
+    raw = config(tmp_path, tmp_path / "bad.xyz", "c", {"size": 2, "split": split}, epochs=1)
+    raw["data"]["outliers"] = {"threshold": 8, "drop": True}
+    cfg = parse_config(raw)
+    res = train_committee(cfg)
+    outliers = json.loads((res.out / "member_0" / "outliers.json").read_text())
+    assert outliers["indices"] == [5]
+    for m, s in enumerate(splits(res.out, 2)):
+        assert s.n_frames == 16
+        assert sorted(s.train + s.valid) == [i for i in range(16) if i != 5]
+        trainer = Trainer(member_config(cfg, m, res.out))
+        trainer._setup_data()  # what a resumed member trains on
+        assert [a.info["source_index"] for a in trainer.train_data.frames] == s.train
+        assert res.members[m]["n_train"] == len(s.train)
+
+
+def test_a_split_made_for_other_data_is_refused(tmp_path, li3ps4_frames):
+    from potlab.data import DataError
+
+    write_extxyz(tmp_path / "t.xyz", li3ps4_frames[:12])
+    raw = config(tmp_path, tmp_path / "t.xyz", "run", None, epochs=1)
+    del raw["committee"]
+    train(parse_config(raw))
+    write_extxyz(tmp_path / "t.xyz", li3ps4_frames[:16])  # frames appended to the same file
+    with pytest.raises(DataError, match=r"split.json.*made for 12 frames, the data has 16"):
+        train(parse_config(raw))
+    write_extxyz(tmp_path / "t.xyz", li3ps4_frames[4:16])  # as many frames, other ones
+    with pytest.raises(DataError, match=r"split.json.*fingerprint"):
+        train(parse_config(raw))

@@ -29,7 +29,14 @@ from potlab.data.readers import (
     read_md17_npz,
     read_spice_hdf5,
 )
-from potlab.data.split import Split, random_split, split_from_file, subset_split
+from potlab.data.split import (
+    Split,
+    check_split,
+    fingerprint,
+    random_split,
+    split_from_file,
+    subset_split,
+)
 from potlab.data.subsets import frame_weights, sampling_probabilities, subsets
 from potlab.data.validate import validate_frames
 from potlab.data.writers import write_extxyz
@@ -49,8 +56,10 @@ __all__ = [
     "OutlierReport",
     "Split",
     "apply_e0",
+    "check_split",
     "drop_outliers",
     "e0_from_dict",
+    "fingerprint",
     "fit_e0",
     "frame_weights",
     "random_split",

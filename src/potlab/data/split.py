@@ -1,11 +1,19 @@
-"""Train/validation/test splits as index lists, saved as JSON so a run can be repeated."""
+"""Train/validation/test splits as index lists, saved as JSON so a run can be repeated.
+
+A split indexes the frames of its data set as read (before any outlier drop), and records
+how many frames that data set has and a fingerprint of them: a split loaded later is
+checked against the data it is about to index (:func:`check_split`), so a split made for
+other data, or for the data before frames were dropped or inserted, is refused instead of
+silently picking the wrong frames.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +29,8 @@ class Split:
     """Frame indices of each part of a dataset; the parts are disjoint.
 
     ``strategy`` says how it was made (``"random"``, ``"subset"``, ``"file"``, ...);
-    ``seed`` is the random seed used, if any.
+    ``seed`` is the random seed used, if any. ``n_frames`` and ``fingerprint`` (see
+    :func:`fingerprint`) describe the data set the indices refer to, when known.
     """
 
     train: list[int]
@@ -29,6 +38,8 @@ class Split:
     test: list[int] = field(default_factory=list)
     strategy: str = "random"
     seed: int | None = None
+    n_frames: int | None = None
+    fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         self.train = [int(i) for i in self.train]
@@ -66,7 +77,7 @@ class Split:
         for key in ("train", "valid"):
             if key not in d:
                 raise DataError(path, "missing index list", field=key)
-        unknown = set(d) - {"train", "valid", "test", "strategy", "seed"}
+        unknown = set(d) - {"train", "valid", "test", "strategy", "seed", "n_frames", "fingerprint"}
         if unknown:
             raise DataError(path, f"unknown key(s) {sorted(unknown)}")
         for key in ("train", "valid", "test"):
@@ -75,10 +86,54 @@ class Split:
                 isinstance(v, int) and not isinstance(v, bool) for v in values
             ):
                 raise DataError(path, "expected a list of integers", field=key)
+        if d.get("n_frames") is not None and not isinstance(d["n_frames"], int):
+            raise DataError(path, "expected an integer", field="n_frames")
         try:
             return cls(**d)
         except ValueError as err:
             raise DataError(path, str(err)) from err
+
+    def describing(self, frames: Sequence[Atoms]) -> Split:
+        """This split with ``n_frames`` and ``fingerprint`` of the frames it indexes."""
+        return replace(self, n_frames=len(frames), fingerprint=fingerprint(frames))
+
+    def without(self, indices) -> Split:
+        """This split with the frames ``indices`` left out of every part (dropped outliers)."""
+        drop = {int(i) for i in indices}
+        return replace(self, train=[i for i in self.train if i not in drop],
+                       valid=[i for i in self.valid if i not in drop],
+                       test=[i for i in self.test if i not in drop])
+
+
+def fingerprint(frames: Sequence[Atoms], n: int | None = None) -> str:
+    """A hash (16 hex characters) of the first ``n`` frames' atomic numbers and positions
+    (rounded to 1e-6 A): equal for the same structures in the same order."""
+    h = hashlib.sha256()
+    for a in frames[: len(frames) if n is None else n]:
+        h.update(np.asarray(a.numbers, dtype=np.int64).tobytes())
+        h.update(np.round(np.asarray(a.positions, dtype=float), 6).tobytes())
+    return h.hexdigest()[:16]
+
+
+def check_split(split: Split, frames: Sequence[Atoms], path: str | os.PathLike[str]) -> Split:
+    """Refuse (DataError naming ``path``) a split that does not describe ``frames``: another
+    frame count or fingerprint than recorded, or an index outside ``[0, len(frames))``.
+    Returns the split."""
+    n = len(frames)
+    if split.n_frames is not None and split.n_frames != n:
+        raise DataError(path, f"this split was made for {split.n_frames} frames, the data has "
+                        f"{n}: the data changed since (use a new run directory, or delete "
+                        f"the split to draw a new one)", field="n_frames")
+    if split.fingerprint is not None and split.fingerprint != fingerprint(frames):
+        raise DataError(path, f"this split was made for other frames (fingerprint "
+                        f"{split.fingerprint}, the data has {fingerprint(frames)}): the data "
+                        f"changed since (use a new run directory)", field="fingerprint")
+    for name in ("train", "valid", "test"):
+        for i in getattr(split, name):
+            if not 0 <= i < n:
+                raise DataError(path, f"index {i} out of range for a dataset of {n} frames",
+                                field=name)
+    return split
 
 
 def random_split(n: int, *, valid_fraction: float, seed: int, test_fraction: float = 0.0) -> Split:
@@ -157,4 +212,7 @@ def split_from_file(path: str | os.PathLike[str], n: int) -> Split:
                 raise DataError(
                     path, f"index {i} out of range for a dataset of {n} frames", field=name
                 )
+    if split.n_frames is not None and split.n_frames != n:
+        raise DataError(path, f"this split was made for {split.n_frames} frames, the data has {n}",
+                        field="n_frames")
     return split

@@ -12,7 +12,6 @@ with only the frames added since then spread at random.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -22,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from potlab import data as pdata
+from potlab.data.split import fingerprint
 from potlab.executor import run_jobs
 from potlab.train.checkpoint import write_text_atomic
 from potlab.train.config import ConfigError, TrainConfig
-from potlab.train.prepared import read_labelled
+from potlab.train.prepared import read_training_frames
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +36,6 @@ class CommitteeResult:
     path: Path  # committee.pt
     members: list[dict[str, Any]] = field(default_factory=list)
     best_member: int = 0
-
-
-def fingerprint(frames, n: int | None = None) -> str:
-    """A hash of the first ``n`` frames' numbers and positions (rounded to 1e-6 A): an
-    inherited split is only valid when the old frames come first, unchanged."""
-    h = hashlib.sha256()
-    for a in frames[: len(frames) if n is None else n]:
-        h.update(np.asarray(a.numbers, dtype=np.int64).tobytes())
-        h.update(np.round(np.asarray(a.positions, dtype=float), 6).tobytes())
-    return h.hexdigest()[:16]
 
 
 def member_config(cfg: TrainConfig, m: int, out: Path) -> TrainConfig:
@@ -106,7 +96,8 @@ def train_committee(cfg: TrainConfig) -> CommitteeResult:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.data.valid and c.split != "fresh":
         log.info("data.valid is given: every member validates on it; committee.split is moot")
-    frames = read_labelled(cfg.data.train, cfg.data)
+    # splits index the frames as read; each member leaves the outliers it drops out of them
+    frames, _ = read_training_frames(cfg.data)
     members = [member_config(cfg, m, out) for m in range(c.size)]
     splits: list[pdata.Split | None] = [None] * c.size
     if c.split == "inherited" and c.inherit_from:
@@ -117,7 +108,7 @@ def train_committee(cfg: TrainConfig) -> CommitteeResult:
     for member, split in zip(members, splits):
         path = Path(member.out) / "split.json"
         if split is not None and not path.exists():  # a resumed member keeps its split
-            split.save(path)
+            split.describing(frames).save(path)
     if c.workers > 1:
         for member in members:
             member.training.threads = 1
@@ -128,8 +119,8 @@ def train_committee(cfg: TrainConfig) -> CommitteeResult:
     for k, member in enumerate(members):
         run = Path(member.out)
         pot = potlab.load(run / "model.pt")
-        split = pdata.Split.load(run / "split.json")
-        seen = [frames[i] for i in split.train + split.valid] if not cfg.data.valid else frames
+        split = pdata.check_split(pdata.Split.load(run / "split.json"), frames, run / "split.json")
+        seen = [frames[i] for i in split.train + split.valid]  # dropped outliers left out
         metrics, _ = evaluate(pot, seen)
         rows.append({"member": k, "seed": member.training.seed, "dir": str(run),
                      "n_train": len(split.train), "n_valid": len(split.valid),

@@ -4,6 +4,7 @@ frames do not move) and label tensors, batched by index."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -63,14 +64,37 @@ def prepare(frames: list[Atoms], cutoff: float, dtype: torch.dtype, weights: np.
 
 
 def read_labelled(paths, d) -> list[Atoms]:
-    """Frames of one or several files, labels read with the keys of the data config ``d``."""
+    """Frames of one or several files, labels read with the keys of the data config ``d``.
+    A file without frames is a DataError naming it."""
     paths = [paths] if isinstance(paths, str) else list(paths or [])
     frames: list[Atoms] = []
     for p in paths:
-        frames.extend(
-            pdata.read_frames(
-                p, energy_key=d.energy_key, forces_key=d.forces_key, stress_key=d.stress_key,
-                config_type_key=d.config_type_key,
-            )
+        got = pdata.read_frames(
+            p, energy_key=d.energy_key, forces_key=d.forces_key, stress_key=d.stress_key,
+            config_type_key=d.config_type_key,
         )
+        if not got:
+            raise pdata.DataError(p, "no frames (the file is empty)")
+        frames.extend(got)
     return frames
+
+
+def read_training_frames(d, out=None) -> tuple[list[Atoms], list[int]]:
+    """The training frames as read (``data.train``) and the indices of those that
+    ``data.outliers`` drops (sorted; empty without ``drop: true``). With ``out`` the
+    screening report is written to ``out/outliers.json``.
+
+    Splits index the frames as read; dropped frames are then left out of every part
+    (:meth:`potlab.data.Split.without`), so a split stays valid whatever is dropped.
+    """
+    import json
+
+    from potlab.atomic import write_text_atomic
+
+    frames = read_labelled(d.train, d)
+    if d.outliers is None:
+        return frames, []
+    rep = pdata.screen_outliers(frames, threshold=d.outliers.threshold)
+    if out is not None:
+        write_text_atomic(json.dumps(rep.to_dict(), indent=1), Path(out) / "outliers.json")
+    return frames, (list(rep.indices) if d.outliers.drop else [])

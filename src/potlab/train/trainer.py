@@ -29,7 +29,7 @@ from potlab.train.config import ConfigError, TrainConfig
 from potlab.train.ema import EMA
 from potlab.train.loss import weighted_loss
 from potlab.train.metrics_log import append_metrics, truncate_metrics
-from potlab.train.prepared import Prepared, prepare, read_labelled
+from potlab.train.prepared import Prepared, prepare, read_labelled, read_training_frames
 
 log = logging.getLogger("potlab.train")
 
@@ -70,26 +70,28 @@ class Trainer:
 
     def _setup_data(self) -> None:
         d, t = self.cfg.data, self.cfg.training
-        frames = read_labelled(d.train, d)
-        self.report: dict[str, Any] = {"n_read": len(frames)}
-        if d.outliers is not None:
-            rep = pdata.screen_outliers(frames, threshold=d.outliers.threshold)
-            write_text_atomic(json.dumps(rep.to_dict(), indent=1), self.out / "outliers.json")
-            self.report["outliers"] = rep.to_dict()
-            if d.outliers.drop and len(rep.indices):
-                frames = pdata.drop_outliers(frames, rep)
+        frames, dropped = read_training_frames(d, self.out)
+        self.report: dict[str, Any] = {"n_read": len(frames), "n_dropped": len(dropped)}
         valid_frames = read_labelled(d.valid, d) if d.valid else None
         split_path = self.out / "split.json"
-        if split_path.exists():
-            split = pdata.Split.load(split_path)
+        if split_path.exists():  # resumed run, or a committee member's given split
+            split = pdata.check_split(pdata.Split.load(split_path), frames, split_path)
+            if split.n_frames is None and dropped:
+                raise pdata.DataError(split_path, "written by an older potlab that indexed the "
+                                      "frames after the outlier drop; use a new run directory",
+                                      field="n_frames")
         elif valid_frames is not None:
             split = pdata.Split(train=list(range(len(frames))), valid=[], strategy="valid_file", seed=t.seed)
         elif d.split == "random":
             split = pdata.random_split(len(frames), valid_fraction=d.valid_fraction, seed=t.seed)
         elif d.split == "subset":
-            split = pdata.subset_split(frames, valid_subsets=d.valid_subsets)
+            try:
+                split = pdata.subset_split(frames, valid_subsets=d.valid_subsets)
+            except ValueError as err:
+                raise ConfigError(f"data.valid_subsets: {err}") from None
         else:
             split = pdata.split_from_file(d.split_file, len(frames))
+        split = split.describing(frames).without(dropped)
         split.save(split_path)
         self.split = split
         train = [frames[i] for i in split.train]
