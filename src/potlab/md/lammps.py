@@ -23,8 +23,6 @@ import ctypes
 import glob
 import os
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +30,8 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_masses, chemical_symbols
+
+from potlab.md.loop import Engine, Run
 
 _PS = 1000.0 * units.fs  # one ps in ASE time units
 
@@ -72,6 +72,7 @@ class Bridge:
         self.pbc, self.virial = tuple(bool(p) for p in pbc), virial
         self.energy = 0.0
         self.forces: np.ndarray | None = None  # [n, 3] by atom id order, LAMMPS frame
+        self.stress: np.ndarray | None = None  # [3, 3] eV/A^3, LAMMPS frame (with virial)
         self.atoms: Atoms | None = None
 
     def box(self) -> np.ndarray:
@@ -91,6 +92,7 @@ class Bridge:
         self.lmp.fix_external_set_energy_global(self.fix_id, self.energy)
         if self.virial and all(self.pbc):
             s = atoms.get_stress(voigt=True)  # xx yy zz yz xz xy, eV/A^3
+            self.stress = atoms.get_stress(voigt=False)
             v = -atoms.get_volume() * s
             self.lmp.fix_external_set_virial_global(self.fix_id, [v[0], v[1], v[2], v[5], v[4], v[3]])
 
@@ -119,9 +121,23 @@ class LammpsSystem:
     forces rotated back into ``atoms``' frame, ordered as ``atoms``.
     """
 
-    def __init__(self, atoms: Atoms, calculator: Calculator, timestep_fs: float = 1.0) -> None:
+    def __init__(self, atoms: Atoms, calculator: Calculator, timestep_fs: float = 1.0,
+                 restart: dict[str, Any] | None = None) -> None:
         lammps = import_lammps()
         self.lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+        self.template = atoms.copy()
+        self.template.calc = None
+        if restart is not None:  # see from_restart
+            self.Q, self.offset = np.asarray(restart["Q"]), np.asarray(restart["offset"])
+            self.elements = list(restart["elements"])
+            for c in ("units metal", "atom_style atomic", "atom_modify map array sort 0 0",
+                      f"read_restart {restart['path']}", f"timestep {timestep_fs / 1000.0!r}"):
+                self.lmp.command(c)
+            if self.lmp.get_natoms() != len(atoms):
+                raise RuntimeError(f"{restart['path']}: {self.lmp.get_natoms()} atoms, the run "
+                                   f"has {len(atoms)}")
+            self.bridge = attach(self.lmp, calculator, self.elements)
+            return
         if atoms.cell.rank < 3:
             raise ValueError("LAMMPS needs a cell with three non-zero vectors (add vacuum)")
         self.Q = lammps_rotation(atoms.cell.array)
@@ -148,8 +164,13 @@ class LammpsSystem:
         if self.lmp.get_natoms() != len(atoms):
             raise RuntimeError(f"LAMMPS kept {self.lmp.get_natoms()} of {len(atoms)} atoms")
         self.bridge = attach(self.lmp, calculator, self.elements)
-        self.template = atoms.copy()
-        self.template.calc = None
+
+    @classmethod
+    def from_restart(cls, path, atoms: Atoms, calculator: Calculator, state: dict[str, Any],
+                     timestep_fs: float) -> LammpsSystem:
+        """A system read back from a LAMMPS restart file written by :class:`LammpsEngine`
+        (``state`` holds the rotation ``Q``, the lattice ``offset`` and the ``elements``)."""
+        return cls(atoms, calculator, timestep_fs, restart={**state, "path": str(path)})
 
     def command(self, cmd: str) -> None:
         self.lmp.command(cmd)
@@ -169,8 +190,12 @@ class LammpsSystem:
         a.positions = self._by_id("x") @ self.Q.T + self.offset + _unpack_images(image) @ a.cell.array
         a.set_velocities(self._by_id("v") @ self.Q.T / _PS)
         if self.bridge.forces is not None:
-            a.calc = SinglePointCalculator(a, energy=self.bridge.energy,
-                                           forces=self.bridge.forces @ self.Q.T)
+            results = {"energy": self.bridge.energy, "forces": self.bridge.forces @ self.Q.T}
+            if self.bridge.stress is not None:
+                from ase.stress import full_3x3_to_voigt_6_stress
+
+                results["stress"] = full_3x3_to_voigt_6_stress(self.Q @ self.bridge.stress @ self.Q.T)
+            a.calc = SinglePointCalculator(a, **results)
         return a
 
     def close(self) -> None:
@@ -184,79 +209,110 @@ def _unpack_images(image: np.ndarray) -> np.ndarray:
                      (image >> 20) - 512], axis=1)
 
 
-def run_lammps_md(atoms: Atoms, calculator: Calculator, protocol, out_dir, temperature_K=None,
-                  seed=None):
-    """Run ``protocol`` (nve or nvt; no ramp, steered MD or resume) inside LAMMPS, writing the
-    same ``trajectory.*`` and ``md_log.csv`` as the ASE runner."""
-    from ase.md.velocitydistribution import Stationary
+class LammpsEngine(Engine):
+    """LAMMPS through ``fix external``: one :class:`LammpsSystem` per run, the forces,
+    energy and virial from ``calculator``.
 
-    from potlab.md.monitors import StabilityResult
-    from potlab.md.runner import MDResult, _rescale, _thermalize
-    from potlab.md.trajectory import LOG_COLUMNS, CSVLog, FrameWriter, log_row, snapshot
-    from potlab.progress import progress
+    Integration: ``fix nve`` for NVE and the ramp; NVT ``fix langevin`` (``zero yes``) or
+    ``fix temp/csvr`` on top of ``fix nve``, or ``fix nvt`` (Nose-Hoover chain). The
+    checkpoint is a LAMMPS binary restart file (exact positions, velocities, image flags,
+    box and the Nose-Hoover variables) beside ``checkpoint.pkl``. LAMMPS cannot save the
+    state of its random number generators, so the stochastic thermostats are re-created
+    with a seed drawn from the run's seed and the step at every checkpoint: an
+    uninterrupted run and a resumed one draw the same numbers.
+    """
 
-    if protocol.ensemble == "npt" or protocol.ramp or protocol.steered:
-        raise ValueError("engine lammps: npt, ramp and steered MD run with engine ase")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("trajectory.extxyz", "trajectory.traj", "md_log.csv"):
-        (out / name).unlink(missing_ok=True)
-    T = float(protocol.temperatures_K[0] if temperature_K is None else temperature_K)
-    seed = int(protocol.seed if seed is None else seed)
-    atoms = atoms.copy()
-    t0 = protocol.initial_temperature_K or T
-    _thermalize(atoms, temperature_K=t0, rng=np.random.default_rng(seed))
-    Stationary(atoms)
-    _rescale(atoms, t0)
-    dt = protocol.timestep_fs
-    sysm = LammpsSystem(atoms, calculator, dt)
-    lmp_seed = seed % 900_000_000 + 1
-    damp_ps = protocol.tdamp_fs / 1000.0
-    if protocol.ensemble == "nve":
-        sysm.command("fix integrate all nve")
-    elif protocol.thermostat == "langevin":
-        sysm.command("fix integrate all nve")
-        sysm.command(f"fix thermostat all langevin {T} {T} {1.0 / protocol.friction_per_fs / 1000.0} "
-                     f"{lmp_seed} zero yes")
-    elif protocol.thermostat == "bussi":
-        sysm.command("fix integrate all nve")
-        sysm.command(f"fix thermostat all temp/csvr {T} {T} {damp_ps} {lmp_seed}")
-    else:
-        sysm.command(f"fix integrate all nvt temp {T} {T} {damp_ps}")
-    frames = FrameWriter(out, protocol.formats, protocol.block)
-    md_log = CSVLog(out / "md_log.csv", LOG_COLUMNS)
-    sysm.command("run 0 post no")
-    step, total = 0, protocol.steps
-    bar = progress(total=total, unit="step", desc=f"LAMMPS MD {T:g} K")
-    start = time.perf_counter()
+    name = "lammps"
 
-    def record(step: int) -> None:
-        a = sysm.state()
-        frames.add(snapshot(a, step, step * dt, engine="lammps"))
-        md_log.add(log_row(a, step, step * dt))
+    def __init__(self, calculator: Calculator, protocol) -> None:
+        self.calculator, self.protocol = calculator, protocol
 
-    record(0)
-    while step < total:
-        n = min(protocol.interval, total - step)
-        sysm.command(f"run {n} pre no post no")
-        step += n
-        record(step)
-        if len(frames.frames) >= protocol.block:
-            frames.flush()
-            md_log.flush()
-        bar.update(n)
-    bar.close()
-    frames.flush()
-    md_log.flush()
-    elapsed = time.perf_counter() - start
-    rate = step / elapsed if elapsed > 0 else 0.0
-    final = sysm.state()
-    sysm.close()
-    return MDResult(str(out), T, seed, step, step * dt / 1000, float(final.get_temperature()),
-                    rate, rate * dt * 86400 / 1e6,
-                    StabilityResult(step * dt / 1000, None, None, True, None),
-                    extra={"engine": "lammps"})
+    def versions(self) -> dict[str, str]:
+        import ase
+
+        return {"ase": ase.__version__, "lammps": str(import_lammps().__version__)}
+
+    def start(self, runs: list[Run]) -> None:
+        for r in runs:
+            st = r.engine_state
+            if st is None:
+                sysm = LammpsSystem(r.atoms, self.calculator, self.protocol.timestep_fs)
+            else:
+                sysm = LammpsSystem.from_restart(r.out / st["restart"], r.atoms, self.calculator,
+                                                 st, self.protocol.timestep_fs)
+            r.data.update(system=sysm, phase=None, reseed=True, restarts=[], pre=True)
+            sysm.command("run 0 post no")
+
+    def _fixes(self, r: Run, phase: str) -> None:
+        """(Re-)create the integration fixes for ``phase``; stochastic ones get a new seed."""
+        p, d = self.protocol, r.data
+        sysm: LammpsSystem = d["system"]
+        T = r.temperature_K
+        stochastic = phase == "production" and p.ensemble == "nvt" and p.thermostat != "nose-hoover"
+        if d["phase"] != phase:
+            for fix in ("integrate", "thermostat"):
+                if fix in d.get("fixes", ()):
+                    sysm.command(f"unfix {fix}")
+            d["fixes"] = set()
+            if phase == "production" and p.ensemble == "nvt" and p.thermostat == "nose-hoover":
+                sysm.command(f"fix integrate all nvt temp {T!r} {T!r} {p.tdamp_fs / 1000.0!r}")
+            else:
+                sysm.command("fix integrate all nve")
+            d["fixes"].add("integrate")
+            d["phase"], d["reseed"], d["pre"] = phase, True, True
+        if stochastic and d["reseed"]:
+            if "thermostat" in d["fixes"]:
+                sysm.command("unfix thermostat")
+            seed = int(np.random.default_rng([r.seed, r.step]).integers(1, 900_000_000))
+            if p.thermostat == "langevin":
+                sysm.command(f"fix thermostat all langevin {T!r} {T!r} "
+                             f"{1.0 / p.friction_per_fs / 1000.0!r} {seed} zero yes")
+            else:
+                sysm.command(f"fix thermostat all temp/csvr {T!r} {T!r} {p.tdamp_fs / 1000.0!r} {seed}")
+            d["fixes"].add("thermostat")
+            d["pre"] = True
+        d["reseed"] = False
+
+    def advance(self, runs: list[Run], n: int, phase: str, stress: bool) -> None:
+        for r in runs:
+            self._fixes(r, phase)
+            pre = "yes" if r.data["pre"] else "no"
+            r.data["system"].command(f"run {n} pre {pre} post no")
+            r.data["pre"] = False
+
+    def frames(self, runs: list[Run]) -> list[Atoms]:
+        return [r.data["system"].state() for r in runs]
+
+    def rescale(self, run: Run, target_K: float) -> None:
+        sysm: LammpsSystem = run.data["system"]
+        current = sysm.state().get_temperature()
+        if current > 0 and np.isfinite(current):
+            v = sysm.lmp.numpy.extract_atom("v")
+            v[: len(sysm.template)] *= np.sqrt(target_K / current)
+
+    def state(self, run: Run) -> dict[str, Any]:
+        d = run.data
+        sysm: LammpsSystem = d["system"]
+        name = f"lammps_{run.step}.restart"
+        sysm.command(f"write_restart {run.out / name}")
+        keep = {name, *(d["restarts"][-1:])}  # this one, and the one the last checkpoint names
+        for f in run.out.glob("lammps_*.restart"):
+            if f.name not in keep:
+                f.unlink()
+        d["restarts"].append(name)
+        d["reseed"] = True  # the next stretch draws from a seed of (seed, this step)
+        return {"restart": name, "Q": sysm.Q, "offset": sysm.offset, "elements": sysm.elements,
+                "phase": d["phase"]}
+
+    def stop(self, run: Run) -> None:
+        sysm = run.data.pop("system", None)
+        if sysm is not None:
+            run.data["final"] = sysm.state()
+            sysm.close()
+
+    def close(self) -> None:
+        pass
 
 
-__all__: list[Any] = ["Bridge", "LammpsSystem", "attach", "import_lammps", "lammps_rotation",
-                      "run_lammps_md"]
+__all__: list[Any] = ["Bridge", "LammpsEngine", "LammpsSystem", "attach", "import_lammps",
+                      "lammps_rotation"]

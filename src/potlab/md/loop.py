@@ -204,7 +204,7 @@ def module_fingerprint(module) -> str:
     h = hashlib.sha256()
     for k, v in sorted(module.state_dict().items()):
         h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
 
 
@@ -214,8 +214,14 @@ def calculator_fingerprint(calc) -> dict[str, Any]:
     base = getattr(calc, "base", calc)  # a SteeredSpring wraps the real calculator
     cls = type(base)
     out: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
-    module = getattr(base, "potential", None) or getattr(base, "committee", None)
-    if module is None and hasattr(base, "state_dict") and hasattr(base, "model_name"):
+    import torch
+
+    module = None
+    for name in ("potential", "committee", "model"):
+        if isinstance(getattr(base, name, None), torch.nn.Module):
+            module = getattr(base, name)
+            break
+    if module is None and isinstance(base, torch.nn.Module):
         module = base  # a Potential itself (batched engine)
     if module is not None:
         out.update(model=str(getattr(module, "model_name", "")),

@@ -1,0 +1,265 @@
+"""The batched engine: N independent replicas (temperatures x repeats, even different
+structures) of one potlab potential advance together, one Potential call per step for all
+of them on one disconnected graph (:mod:`potlab.graph.batch` conventions).
+
+State is float64 torch tensors on the potential's device (positions A, momenta in ASE
+units, masses amu); the model runs in its own dtype. Integrators, per step of ``dt``:
+
+- NVE (and the ramp): velocity Verlet, ``p += dt/2 F; r += dt p/m; F = F(r); p += dt/2 F``
+  (ASE's ``VelocityVerlet`` step for step).
+- Langevin: BAOAB (Leimkuhler and Matthews 2013): half kick, half drift,
+  ``p = c p + sqrt((1 - c^2) m kT) xi`` with ``c = exp(-gamma dt)``, half drift, force,
+  half kick; ``gamma = friction_per_fs``.
+- Bussi: the CSVR rescaling of Bussi, Donadio and Parrinello (2007, eq. A7) with
+  ``tau = tdamp_fs`` and ``3N`` degrees of freedom, then a velocity-Verlet step (the order
+  of ASE's ``Bussi``).
+
+Each replica keeps its own target temperature, its own NumPy random generator (seeded
+with its seed; the noise of a replica does not depend on which others run beside it), its
+monitors, outputs and stop: a failing replica is frozen and dropped from the batch while
+the others go on. Neighbour lists are :class:`~potlab.graph.skin.SkinNeighbourList` per
+replica (``protocol.skin_A``; 0 searches every step), in one canonical order, so the
+graph and forces do not depend on the skin. Nose-Hoover and NPT are not implemented here
+(the protocol refuses them for engine batched).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ase import Atoms, units
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from potlab.graph.batch import GraphBatch
+from potlab.graph.skin import SkinNeighbourList
+from potlab.md.loop import Engine, MDResult, Replica, Run, RunLoop, calculator_fingerprint
+from potlab.md.protocol import MDProtocol, parse_protocol
+
+_F64 = torch.float64
+
+
+class BatchedEngine(Engine):
+    """Replicas of ``potential`` (a :class:`~potlab.potential.Potential`) in lock step."""
+
+    name = "batched"
+
+    def __init__(self, potential, protocol: MDProtocol) -> None:
+        self.pot = potential.eval()
+        self.protocol = protocol
+        self.device = potential.e0_table.device
+        self.dt = protocol.timestep_fs * units.fs
+        self._key: tuple[int, ...] | None = None
+        self._group: list[Run] = []
+        self.calls = 0
+
+    def versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__.split("+")[0]}
+
+    # ---- set-up ------------------------------------------------------------------------
+    def start(self, runs: list[Run]) -> None:
+        dev = self.device
+        for r in runs:
+            a = r.atoms
+            st = r.engine_state
+            pos = st["positions"] if st is not None else a.get_positions()
+            mom = st["momenta"] if st is not None else a.get_momenta()
+            cell = st["cell"] if st is not None else a.cell.array
+            pbc = np.asarray(a.pbc, dtype=bool)
+            r.data.update(
+                pos=torch.tensor(np.asarray(pos), dtype=_F64, device=dev),
+                mom=torch.tensor(np.asarray(mom), dtype=_F64, device=dev),
+                masses=torch.tensor(a.get_masses(), dtype=_F64, device=dev)[:, None],
+                species=torch.tensor(a.numbers, dtype=torch.int64, device=dev),
+                cell=np.asarray(cell, dtype=np.float64).copy(), pbc=pbc,
+                nl=SkinNeighbourList(self.pot.cutoff, self.protocol.skin_A),
+                forces=None, energy=None, stress=None,
+            )
+        self._compute(list(runs), stress=True)
+
+    # ---- the batch ---------------------------------------------------------------------
+    def _regroup(self, group: list[Run]) -> None:
+        """Concatenate the state of ``group`` (each run's tensors become views of it)."""
+        key = tuple(r.index for r in group)
+        if key == self._key:
+            return
+        for r in self._group:  # detach the old group's views
+            for k in ("pos", "mom"):
+                r.data[k] = r.data[k].clone()
+        self._key, self._group = key, list(group)
+        self.pos = torch.cat([r.data["pos"] for r in group])
+        self.mom = torch.cat([r.data["mom"] for r in group])
+        self.masses = torch.cat([r.data["masses"] for r in group])
+        sizes = [len(r.data["species"]) for r in group]
+        self.sizes = sizes
+        self.batch = torch.repeat_interleave(torch.arange(len(group), device=self.device),
+                                             torch.tensor(sizes, device=self.device))
+        start = 0
+        for r, n in zip(group, sizes):
+            r.data["pos"], r.data["mom"] = self.pos[start:start + n], self.mom[start:start + n]
+            r.data["rows"] = (start, n)
+            start += n
+        self.kT = torch.tensor([units.kB * r.temperature_K for r in group], dtype=_F64,
+                               device=self.device)
+
+    def graph(self, group: list[Run]) -> GraphBatch:
+        """The neighbour graph of ``group`` (float64; the Potential casts it)."""
+        senders, receivers, shifts, offset = [], [], [], 0
+        for r in group:
+            d = r.data
+            i, j, S = d["nl"].pairs(d["pos"].detach().cpu().numpy(), d["cell"], d["pbc"])
+            senders.append(i + offset)
+            receivers.append(j + offset)
+            shifts.append(S)
+            offset += len(d["species"])
+        dev = self.device
+        edge_index = torch.from_numpy(np.stack([np.concatenate(senders),
+                                                np.concatenate(receivers)])).to(dev)
+        us = torch.from_numpy(np.concatenate(shifts).reshape(-1, 3)).to(dev)
+        cell = torch.tensor(np.stack([r.data["cell"] if r.data["pbc"].any() else np.zeros((3, 3))
+                                      for r in group]), dtype=_F64, device=dev)
+        pos = torch.cat([r.data["pos"] for r in group])
+        batch = torch.repeat_interleave(
+            torch.arange(len(group), device=dev),
+            torch.tensor([len(r.data["species"]) for r in group], device=dev))
+        return GraphBatch(
+            species=torch.cat([r.data["species"] for r in group]), positions=pos,
+            edge_index=edge_index, unit_shifts=us,
+            shifts=torch.einsum("ek,ekl->el", us.to(_F64), cell[batch[edge_index[0]]]),
+            batch=batch, cell=cell,
+            pbc=torch.tensor(np.stack([r.data["pbc"] for r in group]), device=dev),
+            n_atoms=torch.tensor([len(r.data["species"]) for r in group], device=dev))
+
+    def _compute(self, group: list[Run], stress: bool) -> torch.Tensor:
+        """Forces [n, 3] (float64) for ``group``; energies and stress kept per run."""
+        g = self.graph(group)
+        want_stress = stress and bool(g.pbc.all(dim=1).any())
+        out = self.pot(g, forces=True, stress=want_stress)
+        self.calls += 1
+        forces = out["forces"].detach().to(_F64)
+        energy = out["energy"].detach().double().cpu().numpy()
+        st = out["stress"].detach().double().cpu().numpy() if want_stress else None
+        start = 0
+        for k, r in enumerate(group):
+            n = len(r.data["species"])
+            r.data["forces"] = forces[start:start + n]
+            r.data["energy"] = float(energy[k])
+            r.data["stress"] = st[k] if st is not None and r.data["pbc"].all() else None
+            start += n
+        return forces
+
+    # ---- integration -------------------------------------------------------------------
+    def _noise(self, group: list[Run]) -> torch.Tensor:
+        xi = np.concatenate([r.rng.standard_normal((len(r.data["species"]), 3)) for r in group])
+        return torch.from_numpy(xi).to(self.device)
+
+    def _bussi(self, group: list[Run]) -> None:
+        """Scale each replica's momenta by the CSVR factor (Bussi et al. 2007, eq. A7)."""
+        c = math.exp(-self.dt / (self.protocol.tdamp_fs * units.fs))
+        ekin = torch.zeros(len(group), dtype=_F64, device=self.device).index_add(
+            0, self.batch, 0.5 * (self.mom**2 / self.masses).sum(dim=1)).cpu().numpy()
+        alpha = np.ones(len(group))
+        for k, r in enumerate(group):
+            ndof = 3 * len(r.data["species"])
+            target = 0.5 * ndof * units.kB * r.temperature_K
+            r1 = r.rng.standard_normal()
+            s = 2.0 * r.rng.standard_gamma(0.5 * (ndof - 1))
+            term = (1 - c) * target / ekin[k] / ndof
+            alpha[k] = math.sqrt(c + term * (s + r1**2) + 2 * r1 * math.sqrt(c * term))
+        self.mom *= torch.from_numpy(alpha).to(self.device)[self.batch][:, None]
+
+    def advance(self, runs: list[Run], n: int, phase: str, stress: bool) -> None:
+        self._regroup(runs)
+        p = self.protocol
+        thermostat = p.thermostat if (phase == "production" and p.ensemble == "nvt") else None
+        dt, m = self.dt, self.masses
+        forces = torch.cat([r.data["forces"] for r in runs])
+        if thermostat == "langevin":
+            c1 = math.exp(-p.friction_per_fs / units.fs * dt)
+            sigma = torch.sqrt((1 - c1**2) * m * self.kT[self.batch][:, None])  # [n, 1]
+        for k in range(n):
+            if thermostat == "bussi":
+                self._bussi(runs)
+            self.mom.add_(forces, alpha=0.5 * dt)
+            if thermostat == "langevin":
+                self.pos.add_(self.mom / m, alpha=0.5 * dt)
+                self.mom.mul_(c1).add_(sigma * self._noise(runs))
+                self.pos.add_(self.mom / m, alpha=0.5 * dt)
+            else:
+                self.pos.add_(self.mom / m, alpha=dt)
+            forces = self._compute(runs, stress=stress and k == n - 1)
+            self.mom.add_(forces, alpha=0.5 * dt)
+
+    # ---- reporting -----------------------------------------------------------------------
+    def frames(self, runs: list[Run]) -> list[Atoms]:
+        out = []
+        for r in runs:
+            d = r.data
+            a = r.atoms.copy()
+            a.calc = None
+            a.set_cell(d["cell"])
+            a.set_positions(d["pos"].detach().cpu().numpy())
+            a.set_momenta(d["mom"].detach().cpu().numpy())
+            results = {"energy": d["energy"], "forces": d["forces"].detach().cpu().numpy()}
+            if d["stress"] is not None:
+                results["stress"] = full_3x3_to_voigt_6_stress(d["stress"])
+            a.calc = SinglePointCalculator(a, **results)
+            out.append(a)
+        return out
+
+    def rescale(self, run: Run, target_K: float) -> None:
+        d = run.data
+        ekin = float(0.5 * (d["mom"] ** 2 / d["masses"]).sum())
+        current = 2 * ekin / (3 * len(d["species"]) * units.kB)
+        if current > 0 and math.isfinite(current):
+            d["mom"].mul_(math.sqrt(target_K / current))
+
+    def state(self, run: Run) -> dict[str, Any]:
+        d = run.data
+        return {"positions": d["pos"].detach().cpu().numpy().copy(),
+                "momenta": d["mom"].detach().cpu().numpy().copy(), "cell": d["cell"].copy()}
+
+    def stop(self, run: Run) -> None:
+        if self._key is not None and run.index in self._key:
+            for r in self._group:
+                for k in ("pos", "mom"):
+                    r.data[k] = r.data[k].clone()
+            self._key, self._group = None, []
+        run.data["stopped"] = True
+
+
+def run_batched(replicas: list[Replica | tuple], potential, protocol: MDProtocol,
+                resume: bool = True, committee=None) -> list[MDResult]:
+    """Run N replicas of one potential together, one model call per step for all of them.
+
+    ``replicas``: a list of :class:`~potlab.md.loop.Replica` or of tuples ``(atoms,
+    out_dir, temperature_K, seed)`` (``temperature_K``/``seed`` None: the protocol's first
+    temperature / its seed; structures may differ in size and composition). ``potential``:
+    a :class:`~potlab.potential.Potential` (or its calculator). ``protocol``: an
+    :class:`MDProtocol` with ensemble nve, or nvt with thermostat langevin or bussi (any
+    ``engine`` value; this function is the batched engine). ``resume``: continue
+    checkpoints (after checking the saved settings; a finished replica returns its
+    result.json), else start over. ``committee``: a Committee evaluated every
+    ``protocol.uncertainty.every_steps`` (default: the protocol's committee file).
+
+    Each replica writes in its ``out_dir`` exactly what :func:`potlab.md.run_md` writes
+    (``trajectory.extxyz``/``.traj``, ``md_log.csv``, ``protocol.json``,
+    ``checkpoint.pkl``, ``result.json``), resumes after a kill, has its own monitors
+    (``Replica.monitors`` or the protocol's) and its own stop. The same seed and
+    temperature give the same trajectory whichever replicas run beside it (to the last bits
+    of the model's arithmetic). Returns one :class:`MDResult` per replica, in order.
+    """
+    pot = getattr(potential, "potential", potential)
+    reps = [r if isinstance(r, Replica) else Replica(r[0], Path(r[1]), *r[2:]) for r in replicas]
+    proto = protocol if protocol.engine == "batched" else parse_protocol(
+        {**protocol.model_dump(exclude_unset=True), "engine": "batched"}, "run_batched")
+    loop = RunLoop(BatchedEngine(pot, proto), proto, calculator_fingerprint(pot), resume=resume,
+                   committee=committee, desc="batched MD")
+    return loop.run(reps)
+
+
+__all__ = ["BatchedEngine", "run_batched"]
