@@ -51,7 +51,7 @@ def test_random_walk_diffusivity_from_wrapped_frames(rng):
         a.info["time_fs"] = k * dt_fs
         frames.append(a)
     traj = trajectory_arrays(frames)
-    res = diffusivity(traj, "Li", drift="none", fit_start_ps=1.0, fit_end_ps=6.0)
+    res = diffusivity(traj, "Li", drift="none", method="potlab", fit_start_ps=1.0, fit_end_ps=6.0)
     d_true = s**2 / (2 * dt_fs) * 0.1  # A^2/fs -> cm^2/s
     assert res.diffusivity_cm2_s == pytest.approx(d_true, rel=0.1)
     assert res.conductivity_mS_cm is None
@@ -78,7 +78,8 @@ def test_agrees_with_pymatgen():
     assert ours.diffusivity_cm2_s == pytest.approx(ref.diffusivity, rel=0.01)
     assert ours.conductivity_mS_cm == pytest.approx(ref.conductivity, rel=0.01)
     assert ours.diffusivity_err_cm2_s == pytest.approx(ref.diffusivity_std_dev, rel=0.01)
-    own = diffusivity(traj, "Li", 600.0)  # the default window fit lands close as well
+    assert diffusivity(traj, "Li", traj.temperature_K).diffusivity_cm2_s == ours.diffusivity_cm2_s
+    own = diffusivity(traj, "Li", 600.0, method="potlab")  # potlab's window lands close as well
     assert own.diffusivity_cm2_s == pytest.approx(ref.diffusivity, rel=0.25)
 
 

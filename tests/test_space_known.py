@@ -114,3 +114,15 @@ def test_cli_label_and_count_json(capsys, tmp_path):
     bad.write_text("formula\nNaCl\nXy\n")
     assert main(["label", "--known", str(bad)]) == 2
     assert "unknown element 'Xy'" in capsys.readouterr().err
+
+
+def test_label_order_3_with_the_binary_snapshot_says_so(capsys, tmp_path):
+    """The bundled snapshot holds binaries only: a ternary label run is refused, naming
+    the list and how to give one, instead of reporting known = 0."""
+    assert main(["label", "--order", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "bundled snapshot has no compositions of 3 elements" in err
+    assert "--known FILE" in err and "--materials-project" in err
+    (tmp_path / "ternary.txt").write_text("Li3PS4\nLiCoO2\n")
+    assert main(["label", "--order", "3", "--known", str(tmp_path / "ternary.txt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["known"] == 2

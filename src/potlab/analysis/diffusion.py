@@ -1,17 +1,19 @@
 """Mean square displacement (all time origins, FFT) and self-diffusivity from its slope.
 
-Two fitting methods, both on the drift-corrected MSD of one species:
+Two fitting methods, both on the drift-corrected MSD of one species; pymatgen's is the
+default (seed 000's numbers came from pymatgen's DiffusionAnalyzer, and the two differ by
+several per cent on pymatgen's own LGPS test run):
 
+``method="pymatgen"`` (default)
+    pymatgen-analysis-diffusion's ``DiffusionAnalyzer`` default (``smoothed="max"``): lags from
+    ``int(1000 fs / dt_frame)`` to ``min(N_species * T // min_obs, T)`` frames in about 200 evenly
+    spaced steps, least squares weighted by 1/t, its slope error formula. Agrees with pymatgen to
+    rounding error (``tests/test_analysis_diffusion.py`` runs pymatgen itself).
 ``method="potlab"``
     MSD at every lag from all time origins (FFT, O(T log T)); ordinary least squares of
     MSD(t) = 6 D t + c over a lag window ``[fit_start_ps, fit_end_ps]`` (defaults: 10% and 50%
     of the analysed span: skips the ballistic part and the noisy long lags). The error is the
     OLS standard error of the slope (lags are correlated, so it is a lower bound).
-``method="pymatgen"``
-    pymatgen-analysis-diffusion's ``DiffusionAnalyzer`` default (``smoothed="max"``): lags from
-    ``int(1000 fs / dt_frame)`` to ``min(N_species * T // min_obs, T)`` frames in about 200 evenly
-    spaced steps, least squares weighted by 1/t, its slope error formula. Agrees with pymatgen to
-    rounding error.
 
 Drift: by default the mean displacement of the framework (all atoms not of ``species``,
 unweighted, as pymatgen does) is subtracted from every atom; ``drift="com"`` subtracts the
@@ -29,6 +31,7 @@ from scipy.fft import irfft, next_fast_len, rfft
 
 from potlab.analysis.trajio import Trajectory
 from potlab.analysis.unwrap import unwrap_positions
+from potlab.data.errors import DataError
 
 A2_PER_FS_TO_CM2_PER_S = 0.1  # 1e-16 cm^2 / 1e-15 s
 
@@ -84,6 +87,8 @@ class MSDResult:
     species: str | None
     n_atoms: int
     frame_interval_fs: float
+    source: str = "<frames>"
+    volume_A3: float = 0.0  # of the first analysed frame
 
 
 @dataclass
@@ -164,12 +169,13 @@ def compute_msd(traj: Trajectory, species: str, skip_ps: float = 0.0,
     dt = traj.frame_interval_fs()
     skip = round(skip_ps * 1000.0 / dt)
     if traj.n_frames - skip < 3:
-        raise ValueError(f"{traj.source}: skip_ps={skip_ps} leaves {traj.n_frames - skip} frames")
+        raise DataError(traj.source, f"skip_ps={skip_ps} leaves {traj.n_frames - skip} frames")
     rows = _drift_corrected(traj, species, drift, skip)
     n_atoms = rows.shape[0] // 3
     msd = msd_fft_columns(rows) / n_atoms
     return MSDResult(t_ps=np.arange(len(msd)) * dt / 1000.0, msd_A2=msd, species=species,
-                     n_atoms=n_atoms, frame_interval_fs=dt)
+                     n_atoms=n_atoms, frame_interval_fs=dt, source=traj.source,
+                     volume_A3=float(abs(np.linalg.det(traj.cells[skip]))))
 
 
 def fit_slope(t_fs: np.ndarray, msd: np.ndarray, weights: np.ndarray | None = None
@@ -190,31 +196,46 @@ def fit_slope(t_fs: np.ndarray, msd: np.ndarray, weights: np.ndarray | None = No
     return float(m), float(err), float(c)
 
 
-def _pymatgen_lags(n_frames: int, n_species: int, dt_fs: float, min_obs: int) -> np.ndarray:
+def _pymatgen_lags(n_frames: int, n_species: int, dt_fs: float, min_obs: int, source: str
+                   ) -> np.ndarray:
     min_dt = int(1000 / dt_fs)
     max_dt = min(n_species * n_frames // min_obs, n_frames)
     if min_dt >= max_dt:
-        raise ValueError(f"not enough data for the pymatgen fit: lags {min_dt}..{max_dt} frames")
+        raise DataError(source, f"too short for the pymatgen fit (lags from 1 ps = {min_dt} "
+                        f"frames to {max_dt} frames): use a longer run or --method potlab "
+                        f"with --fit-start/--fit-end")
     return np.arange(min_dt, max_dt, max(int((max_dt - min_dt) / 200), 1))
 
 
 def diffusivity(traj: Trajectory, species: str, temperature_K: float | None = None, *,
-                skip_ps: float = 0.0, method: str = "potlab", fit_start_ps: float | None = None,
+                skip_ps: float = 0.0, method: str = "pymatgen", fit_start_ps: float | None = None,
                 fit_end_ps: float | None = None, drift: str = "framework",
                 haven_ratio: float = 1.0, charge: float | None = None,
                 min_obs: int = 30) -> DiffusionResult:
     """Self-diffusivity of ``species`` (cm^2/s) and, with ``temperature_K``, its Nernst-Einstein
     conductivity (mS/cm, see :mod:`potlab.analysis.conductivity`).
 
-    ``skip_ps``: equilibration discarded from the start (seed 000: 15 ps). ``method``: "potlab"
-    (OLS over the lag window) or "pymatgen" (its smoothed="max" fit; ``min_obs`` as there).
+    ``skip_ps``: equilibration discarded from the start (seed 000: 15 ps). ``method``:
+    "pymatgen" (default: its smoothed="max" fit; ``min_obs`` as there) or "potlab" (OLS over
+    the lag window ``fit_start_ps``..``fit_end_ps``).
     """
+    msd = compute_msd(traj, species, skip_ps=skip_ps, drift=drift)
+    return fit_diffusivity(msd, temperature_K, method=method, fit_start_ps=fit_start_ps,
+                           fit_end_ps=fit_end_ps, haven_ratio=haven_ratio, charge=charge,
+                           min_obs=min_obs, skip_ps=skip_ps)
+
+
+def fit_diffusivity(msd: MSDResult, temperature_K: float | None = None, *,
+                    method: str = "pymatgen", fit_start_ps: float | None = None,
+                    fit_end_ps: float | None = None, haven_ratio: float = 1.0,
+                    charge: float | None = None, min_obs: int = 30, skip_ps: float = 0.0
+                    ) -> DiffusionResult:
+    """:func:`diffusivity` from an MSD already computed (so both methods can fit one MSD)."""
     from potlab.analysis.conductivity import ion_charge, nernst_einstein
 
-    msd = compute_msd(traj, species, skip_ps=skip_ps, drift=drift)
     t_fs = msd.t_ps * 1000.0
     if method == "pymatgen":
-        lags = _pymatgen_lags(len(t_fs), msd.n_atoms, msd.frame_interval_fs, min_obs)
+        lags = _pymatgen_lags(len(t_fs), msd.n_atoms, msd.frame_interval_fs, min_obs, msd.source)
         m, err, _ = fit_slope(t_fs[lags], msd.msd_A2[lags], weights=1.0 / t_fs[lags])
     elif method == "potlab":
         span = t_fs[-1]
@@ -222,23 +243,23 @@ def diffusivity(traj: Trajectory, species: str, temperature_K: float | None = No
         hi = 0.5 * span if fit_end_ps is None else fit_end_ps * 1000.0
         lags = np.flatnonzero((t_fs >= lo) & (t_fs <= hi))
         if lags.size < 3:
-            raise ValueError(f"fit window {lo / 1000:g}-{hi / 1000:g} ps holds {lags.size} lags "
-                             f"(trajectory span {span / 1000:g} ps after skip)")
+            raise DataError(msd.source, f"fit window {lo / 1000:g}-{hi / 1000:g} ps holds "
+                            f"{lags.size} lags (trajectory span {span / 1000:g} ps after skip)")
         m, err, _ = fit_slope(t_fs[lags], msd.msd_A2[lags])
     else:
         raise ValueError(f"method must be 'potlab' or 'pymatgen', got {method!r}")
     m = max(m, 1e-15)  # as pymatgen: a negative slope means no measurable diffusion
     d = m / 6.0 * A2_PER_FS_TO_CM2_PER_S
     d_err = err / 6.0 * A2_PER_FS_TO_CM2_PER_S
-    volume = float(abs(np.linalg.det(traj.cells[0])))
-    res = DiffusionResult(species=species, diffusivity_cm2_s=d, diffusivity_err_cm2_s=d_err,
+    volume = msd.volume_A3
+    res = DiffusionResult(species=msd.species, diffusivity_cm2_s=d, diffusivity_err_cm2_s=d_err,
                           method=method, fit_start_ps=float(t_fs[lags[0]] / 1000),
                           fit_end_ps=float(t_fs[lags[-1]] / 1000), msd=msd,
                           temperature_K=temperature_K, haven_ratio=haven_ratio,
                           n_ions=msd.n_atoms, volume_A3=volume, skip_ps=skip_ps,
                           fit_t_ps=t_fs[lags] / 1000)
     if temperature_K is not None:
-        z = ion_charge(species) if charge is None else float(charge)
+        z = ion_charge(msd.species) if charge is None else float(charge)
         res.charge = z
         res.conductivity_mS_cm = nernst_einstein(d, msd.n_atoms, volume, temperature_K, z,
                                                  haven_ratio)

@@ -8,19 +8,14 @@ with ``--json``; otherwise a short human-readable summary.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-
-def _emit(args, result: dict, lines: list[str]) -> int:
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print("\n".join(lines))
-    return 0
+from potlab.cli._output import emit
+from potlab.data.errors import DataError
+from potlab.errors import InputError
 
 
 def _rdf(args) -> int:
@@ -49,18 +44,26 @@ def _rdf(args) -> int:
         out["plot"] = str(rdf_plot({Path(args.traj).name: res}, args.plot, reference=ref,
                                    title=args.pair or "total g(r)"))
         lines.append(f"plot: {out['plot']}")
-    return _emit(args, out, lines)
+    return emit(args, out, lines)
 
 
 def _diffusion(args) -> int:
-    from potlab.analysis.diffusion import diffusivity
+    from potlab.analysis.diffusion import compute_msd, fit_diffusivity
     from potlab.analysis.trajio import read_trajectory
 
     traj = read_trajectory(args.traj, timestep_fs=args.timestep)
     temp = args.temperature if args.temperature is not None else traj.temperature_K
-    res = diffusivity(traj, args.species, temp, skip_ps=args.skip_ps, method=args.method,
-                      fit_start_ps=args.fit_start, fit_end_ps=args.fit_end, drift=args.drift,
-                      haven_ratio=args.haven, charge=args.charge)
+    msd = compute_msd(traj, args.species, skip_ps=args.skip_ps, drift=args.drift)
+    fits = {}
+    for method in (args.method, *({"pymatgen", "potlab"} - {args.method})):
+        try:
+            fits[method] = fit_diffusivity(
+                msd, temp, method=method, fit_start_ps=args.fit_start, fit_end_ps=args.fit_end,
+                haven_ratio=args.haven, charge=args.charge, skip_ps=args.skip_ps)
+        except DataError:
+            if method == args.method:
+                raise  # the fit asked for must work; the one beside it may not
+    res = fits[args.method]
     out = res.as_dict(with_msd=args.with_msd)
     out["trajectory"] = str(args.traj)
     lines = [(f"{args.species} in {args.traj} ({args.method} fit, "
@@ -69,12 +72,19 @@ def _diffusion(args) -> int:
     if res.conductivity_mS_cm is not None:
         lines.append(f"sigma = {res.conductivity_mS_cm:.4g} mS/cm at {temp:g} K "
                      f"(Nernst-Einstein, Haven ratio {args.haven:g})")
+    for method, other in fits.items():
+        if method != args.method:  # the other fit of the same MSD, for comparison
+            out["other_fit"] = {k: v for k, v in other.as_dict().items()
+                                if k in ("method", "diffusivity_cm2_s", "diffusivity_err_cm2_s",
+                                         "conductivity_mS_cm", "fit_start_ps", "fit_end_ps")}
+            lines.append(f"  beside it, the {method} fit ({other.fit_start_ps:g}-"
+                         f"{other.fit_end_ps:g} ps): D = {other.diffusivity_cm2_s:.4e} cm2/s")
     if args.plot:
         from potlab.report.md_plots import msd_plot
 
         out["plot"] = str(msd_plot({args.species: res}, args.plot, title=str(args.traj)))
         lines.append(f"plot: {out['plot']}")
-    return _emit(args, out, lines)
+    return emit(args, out, lines)
 
 
 def _arrhenius(args) -> int:
@@ -86,20 +96,20 @@ def _arrhenius(args) -> int:
         from potlab.analysis.trajio import read_trajectory
 
         if args.temperatures and len(args.temperatures) != len(args.traj):
-            raise ValueError("give one --temperatures value per trajectory")
+            raise InputError("give one --temperatures value per trajectory")
         temps, sigmas = [], []
         for k, path in enumerate(args.traj):
             traj = read_trajectory(path, timestep_fs=args.timestep)
             t = args.temperatures[k] if args.temperatures else traj.temperature_K
             if t is None:
-                raise ValueError(f"{path}: no temperature; give --temperatures")
+                raise InputError(f"{path}: no temperature; give --temperatures")
             res = diffusivity(traj, args.species, t, skip_ps=args.skip_ps, method=args.method,
                               haven_ratio=args.haven)
             temps.append(t)
             sigmas.append(res.conductivity_mS_cm)
             items.append({"trajectory": str(path), **res.as_dict()})
     if len(temps) != len(sigmas) or len(temps) < 2:
-        raise ValueError("need matching --temperatures and --conductivities (>= 2), or --traj")
+        raise InputError("need matching --temperatures and --conductivities (>= 2), or --traj")
     out = extrapolate_conductivity(temps, sigmas, args.target)
     out.update({"temperatures_K": temps, "conductivities_mS_cm": sigmas, "runs": items})
     ea_err = out["ea_err_eV"]
@@ -113,7 +123,7 @@ def _arrhenius(args) -> int:
         fit = arrhenius_fit(temps, sigmas)
         out["plot"] = str(arrhenius_plot(temps, sigmas, args.plot, fit=fit, target_K=args.target))
         lines.append(f"plot: {out['plot']}")
-    return _emit(args, out, lines)
+    return emit(args, out, lines)
 
 
 def _stability(args) -> int:
@@ -123,9 +133,14 @@ def _stability(args) -> int:
     ref = read_frames(args.reference) if args.reference else None
     mons = md_monitors.default_monitors(target_K=args.temperature)
     if args.density_range is not None:  # e.g. a solid: the liquid window [0.2, 2.0] is wrong
+        rng = args.density_range
+        if len(rng) not in (0, 2) or (len(rng) == 2 and not 0 <= rng[0] < rng[1]):
+            raise InputError(f"--density-range takes two values LOW HIGH in g/cm3 with "
+                             f"0 <= LOW < HIGH (or none, to switch the density monitor off); "
+                             f"got {' '.join(f'{x:g}' for x in rng)}")
         mons = [m for m in mons if not isinstance(m, md_monitors.DensityMonitor)]
-        if args.density_range:
-            mons.append(md_monitors.DensityMonitor(*args.density_range))
+        if rng:
+            mons.append(md_monitors.DensityMonitor(*rng))
     runs = []
     for path in args.traj:
         res = md_monitors.check_trajectory(read_frames(path), timestep_fs=args.timestep,
@@ -148,7 +163,7 @@ def _stability(args) -> int:
             {n: r["t_stab_ps"] for n, r in zip(names, runs, strict=True)}, args.plot,
             reasons={n: r["reason"] or "" for n, r in zip(names, runs, strict=True)}))
         lines.append(f"plot: {out['plot']}")
-    return _emit(args, out, lines)
+    return emit(args, out, lines)
 
 
 def _fresh(monitor):
@@ -167,7 +182,7 @@ def _drift(args) -> int:
              f"{out['drift_err_mev_per_atom_ps']:.2g} meV/atom/ps over {out['duration_ps']:g} ps "
              f"({out['n_atoms']} atoms)"
              + (f"; speed {speed:.3g} ns/day" if speed is not None else "")]
-    return _emit(args, out, lines)
+    return emit(args, out, lines)
 
 
 def _density(args) -> int:
@@ -196,7 +211,7 @@ def _density(args) -> int:
 
         out["plot"] = str(density_histogram(samples, args.plot, bins=args.bins))
         lines.append(f"plot: {out['plot']}")
-    return _emit(args, out, lines)
+    return emit(args, out, lines)
 
 
 def _paths(args) -> int:
@@ -225,7 +240,7 @@ def _paths(args) -> int:
         out["plot"] = str(occupancy_projections(occ.density, args.plot,
                                                 title=f"{args.species} occupancy"))
         lines.append(f"plot: {out['plot']}")
-    return _emit(args, out, lines)
+    return emit(args, out, lines)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -253,7 +268,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         p.add_argument("--timestep", type=float, default=None,
                        help="fs between stored frames (info['time_fs'] in the file overrides)")
         p.add_argument("--skip-ps", type=float, default=0.0, help="equilibration to drop (ps)")
-        p.add_argument("--method", choices=["potlab", "pymatgen"], default="potlab")
+        p.add_argument("--method", choices=["pymatgen", "potlab"], default="pymatgen",
+                       help="pymatgen: DiffusionAnalyzer's default fit (default); potlab: OLS "
+                            "over the --fit-start/--fit-end lag window")
         p.add_argument("--haven", type=float, default=1.0, help="Haven ratio (default 1)")
 
     p = cmd("diffusion", _diffusion, "MSD, diffusivity and Nernst-Einstein conductivity")

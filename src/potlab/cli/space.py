@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 
+from potlab.cli._output import emit
 from potlab.space.species import DEFAULT_OXIDATION_STATES, OXIDATION_STATE_SETS, SpaceError
 
 _CATS = ("standard", "missing", "interesting", "unlikely")
@@ -78,13 +79,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return space
 
 
-def _emit(args, result: dict, lines: list[str]) -> None:
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print("\n".join(lines))
-
-
 def _count(args) -> None:
     from potlab.space.counting import count
 
@@ -105,7 +99,7 @@ def _enumerate(args) -> None:
     r = enumerate_allowed(args.order, args.out, max_factor=args.max_factor, oxidation_states=args.oxidation_states,
                           sets_per_chunk=args.sets_per_chunk, scheduler=args.scheduler, workers=args.workers,
                           limit_sets=args.limit_sets)
-    _emit(args, r, [f"wrote {r['rows']:,} allowed compositions of {r['element_sets']:,} element sets to {r['path']}"])
+    emit(args, r, [f"wrote {r['rows']:,} allowed compositions of {r['element_sets']:,} element sets to {r['path']}"], indent=2)
 
 
 def _read_known(args):
@@ -124,7 +118,7 @@ def _label(args) -> None:
     lines += [f"  {c:<12} {r[c]:>15,} ({100 * r[c] / r['total']:.2f}%)" for c in _CATS]
     if r["known_outside"]:
         lines.append(f"  ({r['known_outside']} known compositions have a factor above {r['max_factor']})")
-    _emit(args, r, lines)
+    emit(args, r, lines, indent=2)
 
 
 def _map(args) -> None:
@@ -142,7 +136,7 @@ def _map(args) -> None:
             title=f"Element frequency in allowed order-{args.order} compositions ({args.oxidation_states})")
     lines = [f"points per category: {r['n_points']}", f"dropped (element without a vector): {r['dropped']}"]
     lines += [f"wrote {p}" for p in r["png"] + r["html"] + [r["csv"]] + ([r["periodic_table"]] if "periodic_table" in r else [])]
-    _emit(args, r, lines)
+    emit(args, r, lines, indent=2)
 
 
 def run(args) -> int:

@@ -134,6 +134,19 @@ class KnownList:
         empty = (np.zeros((0, order), np.int64), np.zeros((0, order), np.int64))
         return self.compositions.get(order, empty)
 
+    def require_order(self, order: int) -> None:
+        """SpaceError when the list has no composition of ``order`` elements at all (the
+        bundled snapshot holds binaries only): every known count would silently be 0."""
+        if len(self.of_order(order)[0]):
+            return
+        have = ", ".join(str(k) for k in sorted(self.compositions) if len(self.compositions[k][0]))
+        raise SpaceError(
+            f"known list {self.source} has no compositions of {order} elements (it has orders: "
+            f"{have or 'none'}), so every {order}-element composition would count as unknown; "
+            f"give a list with --known FILE (CSV with a formula column, or one formula per "
+            f"line) or fetch one with --materials-project (needs $MP_API_KEY)"
+        )
+
     @classmethod
     def from_formulas(
         cls,
@@ -319,6 +332,7 @@ def label_counts(
     """
     order, max_factor = check_order(order), check_max_factor(max_factor)
     known = known if known is not None else read_known(oxidation_states=oxidation_states)
+    known.require_order(order)
     index = build_index(order, max_factor, oxidation_states)
     els, fac, outside = known_in_space(index, known)
     verdict = index.is_allowed(els, fac) if len(els) else np.zeros(0, bool)

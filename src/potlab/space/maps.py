@@ -101,6 +101,7 @@ def sample_categories(
     ``formula`` [m] (str), ``anion`` [m] (str) and ``species``.
     """
     known = known if known is not None else read_known(oxidation_states=oxidation_states)
+    known.require_order(order)
     index = build_index(order, max_factor, oxidation_states)
     els, fac, cat = [], [], []
     for i, c in enumerate(CATEGORIES):
