@@ -1,0 +1,232 @@
+"""A study as a graph of jobs, each with the hash of everything it depends on.
+
+Stages and their jobs (folders under the study directory)::
+
+    reference/<material>/T<temp>K_r<repeat>     teacher MD, or the user's trajectory, imported
+    data/<material>                             labelled frames drawn from them, one split
+    train/<model>_s<seed>                       one trainer, equal budgets
+    evaluate/<model>_s<seed>                    force/energy errors per material
+    md/<model>_s<seed>/<material>/T<temp>K_r<r> the reference's protocol
+    analyze/<run>/<material>                    RDF, t_stab, D, sigma, Arrhenius, paths
+    report                                      results.json, report.md, report.html
+
+A job's hash covers its own settings, the hashes of the jobs it reads, the content of the
+input files it reads and the versions of the packages that compute it. Changing one model's
+learning rate changes the hash of that model's training, so its evaluation, MD and analysis,
+and the report, and nothing else.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from potlab.md.protocol import run_dir_name
+from potlab.studies.config import Study
+
+STAGES = ("reference", "data", "train", "evaluate", "md", "analyze", "report")
+TEACHER = "teacher"
+
+
+@dataclass
+class Job:
+    key: str  # also the folder, relative to the study directory
+    stage: str
+    kind: str
+    payload: dict[str, Any]
+    deps: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)  # files whose content the job reads
+    packages: tuple[str, ...] = ("potlab", "torch", "ase", "numpy")
+    soft: bool = False  # runs when its dependencies have ended, done or not
+    hash: str = ""
+
+
+@functools.lru_cache(maxsize=64)
+def _version(pkg: str) -> str:
+    try:
+        return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+@functools.lru_cache(maxsize=256)
+def file_hash(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _hash(job: Job, dep_hashes: dict[str, str]) -> str:
+    from potlab.data import DataError
+
+    files = {}
+    for p in job.inputs:
+        if not Path(p).exists():
+            raise DataError(f"{p}: no such file (needed by {job.key})")
+        files[p] = file_hash(p)
+    text = json.dumps({"kind": job.kind, "settings": job.settings, "deps": dep_hashes,
+                       "files": files, "versions": {p: _version(p) for p in job.packages}},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _method_package(method: str) -> str:
+    return {"chgnet": "chgnet", "sevennet": "sevenn", "gfn1-xtb": "tblite",
+            "gfn2-xtb": "tblite"}.get(method, method.split(":", 1)[0].split(".", 1)[0])
+
+
+def run_key(model: str, seed: int) -> str:
+    return f"{model}_s{seed}"
+
+
+def build_plan(study: Study, out: Path) -> list[Job]:
+    """Every job of ``study`` in dependency order, with hashes."""
+    out = Path(out)
+    protocol = study.protocol()
+    md_settings = protocol.model_dump()
+    ref = study.reference
+    jobs: list[Job] = []
+
+    # reference
+    ref_keys: dict[str, list[str]] = {}
+    for mat_name, mat in study.materials.items():
+        ref_keys[mat_name] = []
+        temps = protocol.temperatures_K
+        for temp, r in study.reference_runs(mat_name):
+            key = f"reference/{mat_name}/{run_dir_name(temp, r)}"
+            if ref.source == "teacher":
+                i = temps.index(temp)
+                payload = {"structure": mat.structure, "supercell": mat.supercell,
+                           "calculator": {"method": ref.method, "settings": ref.settings},
+                           "protocol": md_settings, "temperature_K": temp,
+                           "seed": protocol.seed + 1000 * i + r, "tolerate_errors": False}
+                job = Job(key, "reference", "md", payload,
+                          settings={"material": mat.model_dump(), "method": ref.method,
+                                    "method_settings": ref.settings, "md": md_settings,
+                                    "temperature_K": temp, "seed": payload["seed"]},
+                          inputs=[mat.structure],
+                          packages=("potlab", "torch", "ase", "numpy", _method_package(ref.method)))
+            else:
+                spec = next(t for t in ref.trajectories[mat_name] if t.temperature_K == temp)
+                payload = {"file": spec.files[r], "temperature_K": temp,
+                           "frame_interval_fs": ref.frame_interval_fs,
+                           "energy_key": ref.energy_key, "forces_key": ref.forces_key,
+                           "stress_key": ref.stress_key}
+                job = Job(key, "reference", "import_reference", payload,
+                          settings={k: v for k, v in payload.items() if k != "file"},
+                          inputs=[spec.files[r]])
+            jobs.append(job)
+            ref_keys[mat_name].append(key)
+
+    # data: labelled frames and one split per material
+    d = study.data
+    for mat_name in study.materials:
+        is_train = mat_name in d.train_materials
+        payload = {"material": mat_name, "runs": ref_keys[mat_name], "every": d.every,
+                   "n_train": d.n_train if is_train else 0, "n_valid": d.n_valid if is_train else 0,
+                   "n_test": d.n_test, "seed": d.seed, "skip_first": True}
+        jobs.append(Job(f"data/{mat_name}", "data", "data", payload, deps=list(ref_keys[mat_name]),
+                        settings=payload))
+
+    # train / evaluate / md / analyze per model and seed
+    md_mats = study.md_material_names()
+    runs: list[str] = []
+    for m in study.train.models:
+        for seed in study.train.seeds:
+            rk = run_key(m.key, seed)
+            runs.append(rk)
+            training = {**study.train.training, **m.training, "seed": seed}
+            model = {"name": m.name, **m.params()}
+            payload = {"model": model, "training": training,
+                       "train": [f"data/{x}/train.extxyz" for x in d.train_materials],
+                       "valid": [f"data/{x}/valid.extxyz" for x in d.train_materials]}
+            jobs.append(Job(f"train/{rk}", "train", "train", payload,
+                            deps=[f"data/{x}" for x in d.train_materials],
+                            settings={"model": model, "training": training}))
+            jobs.append(Job(f"evaluate/{rk}", "evaluate", "evaluate",
+                            {"model_file": f"train/{rk}/model.pt", "materials": list(study.materials)},
+                            deps=[f"train/{rk}", *(f"data/{x}" for x in study.materials)],
+                            settings={"materials": list(study.materials)}))
+            for mat_name in md_mats:
+                mat = study.materials[mat_name]
+                md_keys = []
+                for i, temp in enumerate(protocol.temperatures_K):
+                    for r in range(protocol.repeats):
+                        key = f"md/{rk}/{mat_name}/{run_dir_name(temp, r)}"
+                        payload = {"structure": mat.structure, "supercell": mat.supercell,
+                                   "calculator": {"model": f"train/{rk}/model.pt"},
+                                   "protocol": md_settings, "temperature_K": temp,
+                                   "seed": protocol.seed + 1000 * i + r, "tolerate_errors": True}
+                        jobs.append(Job(key, "md", "md", payload, deps=[f"train/{rk}"],
+                                        settings={k: v for k, v in payload.items()
+                                                  if k not in ("calculator", "structure")},
+                                        inputs=[mat.structure]))
+                        md_keys.append(key)
+                jobs.append(_analyze_job(study, rk, mat_name, md_keys))
+
+    for mat_name in md_mats:
+        jobs.append(_analyze_job(study, TEACHER, mat_name, ref_keys[mat_name]))
+
+    analyze_keys = [j.key for j in jobs if j.stage == "analyze"]
+    report_deps = [j.key for j in jobs if j.stage in ("train", "evaluate")] + analyze_keys
+    jobs.append(Job("report", "report", "report",
+                    {"runs": runs, "materials": list(study.materials), "md_materials": md_mats},
+                    deps=report_deps, settings={"study": study.model_dump(exclude={"presets"})},
+                    soft=True, packages=("potlab", "matplotlib", "scipy", "numpy")))
+    jobs = _order(jobs)
+    by_key = {}
+    for job in jobs:
+        job.hash = _hash(job, {k: by_key[k].hash for k in job.deps})
+        by_key[job.key] = job
+    return jobs
+
+
+def _analyze_job(study: Study, rk: str, mat_name: str, run_keys: list[str]) -> Job:
+    deps = list(run_keys)
+    payload = {"run": rk, "material": mat_name, "runs": run_keys,
+               "analyze": study.analyze.model_dump(), "protocol": study.md}
+    if rk != TEACHER:
+        deps.append(f"analyze/{TEACHER}/{mat_name}")
+        payload["teacher"] = f"analyze/{TEACHER}/{mat_name}"
+    return Job(f"analyze/{rk}/{mat_name}", "analyze", "analyze", payload, deps=deps,
+               settings={"analyze": study.analyze.model_dump(), "material": mat_name},
+               packages=("potlab", "numpy", "scipy", "pymatgen-analysis-diffusion", "ase"))
+
+
+def _order(jobs: list[Job]) -> list[Job]:
+    """Topological order (dependencies first), stable within a level."""
+    by_key = {j.key: j for j in jobs}
+    level: dict[str, int] = {}
+
+    def lv(k: str) -> int:
+        if k not in level:
+            job = by_key[k]
+            level[k] = 1 + max((lv(d) for d in job.deps), default=-1)
+        return level[k]
+
+    for j in jobs:
+        for d in j.deps:
+            if d not in by_key:
+                raise ValueError(f"job {j.key} depends on unknown job {d}")
+        lv(j.key)
+    return sorted(jobs, key=lambda j: level[j.key])
+
+
+def levels(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs grouped by dependency depth: every job of a level can run at once."""
+    by_key = {j.key: j for j in jobs}
+    depth: dict[str, int] = {}
+    for j in jobs:  # already ordered
+        depth[j.key] = 1 + max((depth[d] for d in j.deps), default=-1)
+    out: list[list[Job]] = [[] for _ in range(max(depth.values()) + 1)] if jobs else []
+    for j in jobs:
+        out[depth[j.key]].append(by_key[j.key])
+    return out
