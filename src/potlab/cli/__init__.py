@@ -100,12 +100,24 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from potlab.studies.default import run_default_study
+    """The bundled Li-conductor study (seed 000), quick preset: `make demo`."""
+    from potlab.studies import load_study, run_study
+    from potlab.studies.config import resolve_study_path
 
-    report = run_default_study(args.out, max_time=args.max_time)
-    print(report.read_text())
-    print(f"report: {report}")
-    return 0
+    path = resolve_study_path("li_conductors")
+    study = load_study(path, preset=args.preset)
+    res = run_study(study, args.out, workers=args.workers, source=str(path))
+    for key, why in res.failed.items():
+        print(f"failed  {key}: {why}")
+    md = Path(args.out) / "report.md"
+    if md.exists():
+        text = md.read_text()
+        print(text.split("## Figures")[0].rstrip())
+    if res.report is None:
+        print(f"the report was not written; see `potlab study status {args.out}`")
+        return 1
+    print(f"\nreport: {Path(res.report).resolve()}  (open it in a browser; report.md beside it)")
+    return 1 if res.failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,9 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--dtype", choices=["float32", "float64"], default=None)
     x.set_defaults(func=_cmd_export)
 
-    d = sub.add_parser("demo", help="run the bundled default study")
+    d = sub.add_parser("demo", help="run the bundled Li-conductor study (seed 000), quick preset")
     d.add_argument("--out", default="runs/demo")
-    d.add_argument("--max-time", type=float, default=None, help="seconds of training per model")
+    d.add_argument("--preset", default="quick", help="preset of the li_conductors study")
+    d.add_argument("--workers", type=int, default=None, help="local worker processes")
     d.set_defaults(func=_cmd_demo)
 
     _add_command_modules(sub)
