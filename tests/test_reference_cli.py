@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ase.io
 import numpy as np
+import pytest
 from ase.build import molecule
 
 from potlab.cli import main
@@ -57,3 +58,53 @@ def test_potlab_generate_writes_extxyz(tmp_path, capsys):
     assert main(["generate", "volume-scan", str(tmp_path / "w.xyz"), str(tmp_path / "x.xyz"),
                  "--scales", "1.0"]) == 2  # not periodic
     assert "wrote 2 structures" in capsys.readouterr().out
+
+
+def test_label_with_a_method_that_cannot_be_built_exits_2_and_stores_nothing(tmp_path, capsys):
+    ase.io.write(tmp_path / "in.xyz", [molecule("H2O")])
+    out = tmp_path / "out.xyz"
+    for method in ("ase.calculators.emt:EMTT", "not_installed_pkg:Calc"):
+        assert main(["label", "--method", method, str(tmp_path / "in.xyz"), str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and method in err[0] and "cannot import" in err[0]
+    assert main(["label", "--method", "ase.calculators.emt:EMT", "--calc-kwargs", "[1]",
+                 str(tmp_path / "in.xyz"), str(out)]) == 2
+    assert "--calc-kwargs must be a JSON object" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "out.labels.db").exists()
+
+
+def test_structure_commands_read_what_ase_reads(tmp_path, capsys):
+    """CIF in: label, rattle and reference MD take any file ase.io.read reads."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    cu = bulk("Cu", "fcc", a=3.6, cubic=True)
+    ase.io.write(tmp_path / "cu.cif", cu)
+    assert main(["label", "--method", "ase.calculators.emt:EMT", str(tmp_path / "cu.cif"),
+                 str(tmp_path / "l.xyz"), "--workers", "1"]) == 0
+    (labelled,) = read_frames(tmp_path / "l.xyz")
+    direct = cu.copy()
+    direct.calc = EMT()
+    assert labelled.info["REF_energy"] == pytest.approx(direct.get_potential_energy(), abs=1e-6)
+    assert main(["generate", "rattle", str(tmp_path / "cu.cif"), str(tmp_path / "r.xyz"),
+                 "--copies", "2"]) == 0
+    assert [len(a) for a in ase.io.read(tmp_path / "r.xyz", ":")] == [4, 4]
+    assert main(["generate", "md", str(tmp_path / "cu.cif"), str(tmp_path / "md.xyz"),
+                 "--method", "ase.calculators.emt:EMT", "--steps", "4", "--every", "2",
+                 "--ramp-fs", "2", "--timestep", "1"]) == 0
+    assert len(read_frames(tmp_path / "md.xyz")) >= 2
+    (tmp_path / "junk.cif").write_text("data_x\n_cell_length_a oops\n")
+    capsys.readouterr()
+    assert main(["generate", "rattle", str(tmp_path / "junk.cif"), str(tmp_path / "j.xyz")]) == 2
+    assert "junk.cif" in capsys.readouterr().err
+
+
+def test_generate_liquid_at_an_impossible_density_is_a_clear_error(tmp_path, capsys):
+    assert main(["generate", "liquid", str(tmp_path / "l.xyz"), "--smiles", "O", "--counts", "30",
+                 "--density", "20"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "too high to pack" in err[0] and "Traceback" not in err[0]
+    assert main(["generate", "liquid", str(tmp_path / "l.xyz"), "--smiles", "O", "--counts", "3",
+                 "--density", "-1"]) == 2
+    assert "density" in capsys.readouterr().err
+    assert not (tmp_path / "l.xyz").exists()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from ase.build import molecule
 
+from potlab.errors import InputError
 from potlab.reference.generate import (
     CrystalParams,
     IsolatedParams,
@@ -109,7 +110,7 @@ def test_liquid_box_reaches_density_without_overlaps():
     assert d[inter].min() >= 1.7
     formulas = Counter(m.get_chemical_formula() for m in isolated_molecules(box))
     assert formulas == {"C3H4O3": 3, "C4H8O3": 7}
-    with pytest.raises(RuntimeError, match="could not place"):
+    with pytest.raises(InputError, match="could not place.*too high to pack"):
         liquid_box(LiquidParams(smiles=["O"], counts=[40], density=3.0, min_distance=2.5,
                                 max_attempts=512))
 

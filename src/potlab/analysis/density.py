@@ -1,7 +1,7 @@
 """Density distributions from NPT runs and the Kullback-Leibler divergence between them.
 
 Densities (g/cm^3) come from an MD log's ``density_g_cm3`` column or from frames (total mass /
-cell volume; 1 amu/A^3 = 1.66053906660 g/cm^3).
+cell volume, :func:`potlab.md.monitors.density_g_cm3`, the one helper for it).
 
 Binning and smoothing of :func:`kl_divergence` (documented choice): both samples are histogrammed
 on the same ``bins`` equal-width bins spanning the union of their ranges (or ``range``); each bin
@@ -19,13 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
+from potlab.md.monitors import density_g_cm3
 
 
 def densities_from_frames(frames: list[Atoms]) -> np.ndarray:
-    """Mass density of each frame, g/cm^3, [frames]."""
-    return np.array([a.get_masses().sum() / a.get_volume() * AMU_PER_A3_TO_G_PER_CM3
-                     for a in frames])
+    """Mass density of each (periodic) frame, g/cm^3, [frames]."""
+    return np.array([density_g_cm3(a) for a in frames])
 
 
 def densities_from_log(path: str | os.PathLike[str], skip_ps: float = 0.0) -> np.ndarray:
@@ -73,12 +72,13 @@ def distribution(sample: np.ndarray, edges: np.ndarray, alpha: float = 0.5) -> D
 
 def kl(p: np.ndarray, q: np.ndarray) -> float:
     """D_KL(p||q) in nats for probability vectors on the same bins (q > 0 where p > 0)."""
+    from scipy.stats import entropy
+
     p = np.asarray(p, dtype=float)
     q = np.asarray(q, dtype=float)
-    nz = p > 0
-    if np.any(q[nz] <= 0):
+    if np.any(q[p > 0] <= 0):
         raise ValueError("kl: q is zero where p is not (smooth the histograms)")
-    return float(np.sum(p[nz] * np.log(p[nz] / q[nz])))
+    return float(entropy(p, q))  # sum p ln(p / q), nats
 
 
 def kl_divergence(p_sample: np.ndarray, q_sample: np.ndarray, bins: int = 40,

@@ -27,15 +27,9 @@ from potlab.analysis.unwrap import unwrap_positions
 
 def find_molecules(atoms: Atoms, bond_scale: float = 1.2) -> tuple[np.ndarray, list[str]]:
     """Molecule index of every atom [atoms] and the formula of each molecule [molecules]."""
-    from ase.neighborlist import natural_cutoffs, neighbor_list
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from potlab.reference.generate.molecules import molecule_labels
 
-    cut = natural_cutoffs(atoms, mult=bond_scale)
-    i, j = neighbor_list("ij", atoms, cut)
-    n = len(atoms)
-    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
+    labels = molecule_labels(atoms, bond_scale)
     syms = np.asarray(atoms.get_chemical_symbols())
     formulas = [Atoms(syms[labels == m].tolist()).get_chemical_formula(mode="hill")
                 for m in range(labels.max() + 1)]

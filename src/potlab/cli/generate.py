@@ -8,7 +8,6 @@ Thin: parses arguments into the generators' pydantic parameters
 from __future__ import annotations
 
 import argparse
-import json
 
 _KINDS = ("rattle", "isolated", "volume-scan", "liquid", "crystal", "md")
 
@@ -18,7 +17,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     sub = g.add_subparsers(dest="generate_command", required=True)
 
     p = sub.add_parser("rattle", help="randomly displaced copies (Gaussian or uniform)")
-    p.add_argument("input", metavar="IN")
+    p.add_argument("input", metavar="IN", help="structures (any file ase.io.read reads)")
     p.add_argument("output", metavar="OUT")
     p.add_argument("--copies", type=int, default=3)
     p.add_argument("--amplitude", type=float, default=0.05,
@@ -94,9 +93,9 @@ def run(args) -> int:
 
 
 def _read(path):
-    from potlab.data import read_frames
+    from potlab.data import read_structures
 
-    return read_frames(path, require_energy=False, require_forces=False)
+    return read_structures(path)
 
 
 def _rattle(args):
@@ -146,10 +145,12 @@ def _crystal(args):
 def _md(args):
     from pathlib import Path
 
+    from potlab.cli.label import calc_kwargs
     from potlab.reference import get_method
     from potlab.reference.generate.md_sampling import MDSamplingParams, md_sampling
 
-    method = get_method(args.method, json.loads(args.calc_kwargs))
+    method = get_method(args.method, calc_kwargs(args.calc_kwargs))
+    method.check()
     params = MDSamplingParams(temperatures=args.temperatures, repeats=args.repeats,
                               ramp_fs=args.ramp_fs, steps=args.steps, timestep=args.timestep,
                               every=args.every, friction=args.friction, seed=args.seed)

@@ -21,7 +21,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "with REF_energy, REF_forces, REF_stress). Results are cached in an ASE "
                     "database: structures already labelled with the same method and "
                     "settings cost nothing, and an interrupted run resumes.")
-    p.add_argument("input", metavar="IN", help="structures (extxyz, ASE db, ...)")
+    p.add_argument("input", metavar="IN",
+                   help="structures: extxyz, ASE db, or any file ase.io.read reads (cif, POSCAR)")
     p.add_argument("output", metavar="OUT", help="labelled frames (extxyz)")
     p.add_argument("--method", default="gfn2-xtb",
                    help="gfn2-xtb (default), gfn1-xtb, chgnet, sevennet, or module:Class")
@@ -43,22 +44,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def calc_kwargs(text: str) -> dict:
+    """``--calc-kwargs`` as a dict; InputError naming the flag when it is not a JSON object."""
+    from potlab.errors import InputError
+
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--calc-kwargs is not valid JSON: {exc}") from None
+    if not isinstance(settings, dict):
+        raise InputError(f"--calc-kwargs must be a JSON object, got {text!r}")
+    return settings
+
+
 def run(args) -> int:
-    from potlab.data import read_frames
+    from potlab.data import read_structures
     from potlab.data.writers import write_extxyz
     from potlab.reference import Labeller, get_method
 
-    try:
-        settings = json.loads(args.calc_kwargs)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--calc-kwargs is not valid JSON: {exc}") from exc
-    if not isinstance(settings, dict):
-        raise ValueError("--calc-kwargs must be a JSON object")  # noqa: TRY004 - exit 2
+    settings = calc_kwargs(args.calc_kwargs)
     for key in ("charge", "spin"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     method = get_method(args.method, settings)
-    frames = read_frames(args.input, require_energy=False, require_forces=False)
+    method.check()  # a method that cannot be built is bad input: exit 2, nothing stored
+    frames = read_structures(args.input)
     out = Path(args.output)
     store = args.store or str(out.with_suffix(".labels.db"))
     labeller = Labeller(method, store=store, scheduler=args.scheduler, workers=args.workers,

@@ -24,10 +24,12 @@ from potlab.data.keys import (
 from potlab.data.outliers import OutlierReport, drop_outliers, screen_outliers
 from potlab.data.readers import (
     read_ase_db,
+    read_ase_file,
     read_extxyz,
     read_frames,
     read_md17_npz,
     read_spice_hdf5,
+    read_structures,
 )
 from potlab.data.split import (
     Split,
@@ -64,10 +66,12 @@ __all__ = [
     "frame_weights",
     "random_split",
     "read_ase_db",
+    "read_ase_file",
     "read_extxyz",
     "read_frames",
     "read_md17_npz",
     "read_spice_hdf5",
+    "read_structures",
     "sampling_probabilities",
     "screen_outliers",
     "split_from_file",

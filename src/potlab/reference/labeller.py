@@ -8,6 +8,11 @@ failure, goes to the :class:`~potlab.reference.store.LabelStore` as soon as it a
 keyed by structure hash and method key: labelling a stored structure again costs no call,
 failures are not retried unless ``retry_failures``, and a killed run resumes where it
 stopped. The jobs go through :func:`potlab.executor.iter_jobs` (local processes or Dask).
+
+A method that cannot be built (a missing package, a ``module:Class`` that does not import)
+is not a failure of any structure: :meth:`Labeller.label` checks the method first and raises
+:class:`~potlab.reference.methods.MethodUnavailable`, nothing is stored, and records of that
+kind left by an older potlab are recomputed instead of served.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import numpy as np
 from ase import Atoms
 
 from potlab.executor import iter_jobs
+from potlab.quiet import third_party_output
 from potlab.reference.hashing import structure_hash
-from potlab.reference.methods import Method, get_method
+from potlab.reference.methods import Method, MethodUnavailable, get_method, was_unavailable
 from potlab.reference.store import LabelStore, labelled_atoms
 
 log = logging.getLogger(__name__)
@@ -87,7 +93,10 @@ def label_one(job: tuple[Method, Atoms, float]) -> dict[str, Any]:
         return rec
     start = time.perf_counter()
     try:
-        rec.update(_compute(method, atoms))
+        with third_party_output():  # CHGNet & co. print and warn; keep it in the debug log
+            rec.update(_compute(method, atoms))
+    except (MethodUnavailable, ImportError) as exc:  # the method, not this structure
+        rec.update(reason=str(exc) or type(exc).__name__, error_type="MethodUnavailable")
     except Exception as exc:  # noqa: BLE001 - a method's failure is data, not a crash
         rec.update(reason=str(exc) or type(exc).__name__, error_type=type(exc).__name__)
     rec["wall_time"] = time.perf_counter() - start
@@ -143,8 +152,12 @@ class Labeller:
         records: dict[str, dict[str, Any]] = {}
         todo: dict[str, int] = {}  # hash -> first index needing a call
         cached = 0
+        stale: set[str] = set()  # stored "method could not be built" records: recompute
         for i, h in enumerate(hashes):
             rec = known.get(h)
+            if rec is not None and not rec["ok"] and was_unavailable(rec):
+                stale.add(h)
+                rec = None
             if rec is not None and (rec["ok"] or not self.retry_failures):
                 records[h] = rec
                 cached += 1
@@ -152,15 +165,21 @@ class Labeller:
                 todo[h] = i
         order = list(todo.values())
         if order:
+            self.method.check()  # MethodUnavailable: bad input, before any call or store write
             log.info("labelling %d structures with %s (%d cached)", len(order),
                      self.method.name, cached)
         jobs = [(self.method, structures[i], self.min_distance) for i in order]
-        for j, rec in iter_jobs(label_one, jobs, scheduler=self.scheduler, workers=self.workers,
-                                desc=f"label {self.method.name}",
-                                worker_env={"OMP_NUM_THREADS": "1"}, start_method="forkserver"):
+        results = iter_jobs(label_one, jobs, scheduler=self.scheduler, workers=self.workers,
+                            desc=f"label {self.method.name}",
+                            worker_env={"OMP_NUM_THREADS": "1"}, start_method="forkserver")
+        for j, rec in results:
+            if rec["error_type"] == "MethodUnavailable":  # e.g. missing on a Dask worker
+                results.close()
+                raise MethodUnavailable(f"{rec['reason']} (on the worker that ran it)")
             records[rec["structure_hash"]] = rec
             if self.store is not None:
-                self.store.put(structures[order[j]], rec, replace=self.retry_failures)
+                h = rec["structure_hash"]
+                self.store.put(structures[order[j]], rec, replace=self.retry_failures or h in stale)
         result = LabelResult(cached=cached, computed=len(order))
         for i, (atoms, h) in enumerate(zip(structures, hashes)):
             rec = records[h]

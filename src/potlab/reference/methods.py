@@ -13,6 +13,10 @@ structure. Built in:
 - ``module:Class``: any ASE calculator by import path, with keyword arguments.
 
 Energies are in eV, forces eV/A, stress eV/A^3 (ASE's conventions).
+
+A method that cannot be built here (its package is missing, a ``module:Class`` that does not
+import, settings its class refuses) is bad input, not a per-structure failure:
+:meth:`Method.check` raises :class:`MethodUnavailable` before anything is labelled or cached.
 """
 
 from __future__ import annotations
@@ -26,10 +30,27 @@ from typing import Any
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from potlab.errors import InputError, require_extra
+from potlab.quiet import third_party_output
 from potlab.reference.hashing import settings_hash
 
 _XTB = {"gfn2-xtb": "GFN2-xTB", "gfn1-xtb": "GFN1-xTB"}
 _FOUNDATION = {"chgnet": "chgnet", "sevennet": "sevenn"}
+
+
+class MethodUnavailable(InputError):
+    """A reference method that cannot be built in this environment (names the method)."""
+
+
+#: error types of a stored record that meant "the method could not be built", not "this
+#: structure failed": such records are never served from the store (older potlab stored them)
+UNAVAILABLE_ERRORS = ("MethodUnavailable", "MissingExtra", "ImportError", "ModuleNotFoundError")
+
+
+def was_unavailable(record: dict[str, Any]) -> bool:
+    """True for a failure record that says the method could not be built at the time."""
+    kind, reason = record.get("error_type", ""), record.get("reason", "")
+    return kind in UNAVAILABLE_ERRORS or (kind == "ValueError" and "cannot import" in reason)
 
 
 @functools.lru_cache(maxsize=64)
@@ -76,6 +97,34 @@ class Method:
         spin = atoms.info.get("spin", self.settings.get("spin", 0))
         return float(charge), float(spin)
 
+    def check(self) -> None:
+        """Raise :class:`MethodUnavailable` (naming the method and what to do) when this
+        method cannot be built here; a ``module:Class`` is built once with its settings."""
+        what = f"method {self.name!r}"
+        try:
+            if self.name in _XTB:
+                require_extra("tblite.ase", "reference", what)
+            elif self.name in _FOUNDATION:
+                require_extra(f"{_FOUNDATION[self.name]}.calculator"
+                              if self.name == "sevennet" else "chgnet.model", "reference", what)
+            else:
+                self._class()(**self.settings)
+        except MethodUnavailable:
+            raise
+        except InputError as err:  # MissingExtra
+            raise MethodUnavailable(str(err)) from None
+        except (TypeError, ValueError) as err:
+            raise MethodUnavailable(f"{what}: cannot be built with settings "
+                                    f"{self.settings}: {err}") from None
+
+    def _class(self) -> type:
+        module, _, cls = self.name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError) as exc:
+            raise MethodUnavailable(f"method {self.name!r}: cannot import {cls!r} from "
+                                    f"{module!r}: {exc}") from None
+
     def calculator(self, atoms: Atoms) -> Calculator:
         """A fresh (or, for foundation models, a per-process cached) ASE calculator."""
         if self.name in _XTB:
@@ -84,16 +133,11 @@ class Method:
             return _chgnet(self.settings.get("model", "0.3.0"))
         if self.name == "sevennet":
             return _sevennet(self.settings.get("model", "7net-0"))
-        module, _, cls = self.name.partition(":")
-        try:
-            klass = getattr(importlib.import_module(module), cls)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"method {self.name!r}: cannot import {cls!r} from {module!r}: {exc}")
-        return klass(**self.settings)
+        return self._class()(**self.settings)
 
 
 def _xtb_calculator(method: Method, atoms: Atoms) -> Calculator:
-    from tblite.ase import TBLite
+    TBLite = require_extra("tblite.ase", "reference", f"method {method.name!r}").TBLite
 
     if method.name == "gfn2-xtb" and atoms.pbc.any() and not method.settings.get("allow_pbc"):
         raise ValueError("gfn2-xtb is for molecules here; use gfn1-xtb for periodic cells "
@@ -107,27 +151,26 @@ def _xtb_calculator(method: Method, atoms: Atoms) -> Calculator:
 
 @functools.lru_cache(maxsize=2)
 def _chgnet(model: str) -> Calculator:
-    from chgnet.model import CHGNet, CHGNetCalculator
-
-    return CHGNetCalculator(model=CHGNet.load(model_name=model, verbose=False, use_device="cpu"),
-                            use_device="cpu")
+    chgnet = require_extra("chgnet.model", "reference", "method 'chgnet'")
+    with third_party_output():  # CHGNet prints its size and device
+        return chgnet.CHGNetCalculator(
+            model=chgnet.CHGNet.load(model_name=model, verbose=False, use_device="cpu"),
+            use_device="cpu")
 
 
 @functools.lru_cache(maxsize=2)
 def _sevennet(model: str) -> Calculator:
-    try:
-        from sevenn.calculator import SevenNetCalculator
-    except ImportError as exc:
-        raise ImportError("method 'sevennet' needs the 'sevenn' package "
-                          "(pip install sevenn==0.10.4, see requirements-reference.txt)") from exc
-    return SevenNetCalculator(model, device="cpu")
+    sevenn = require_extra("sevenn.calculator", "reference",
+                           "method 'sevennet' (sevenn==0.10.4, see requirements-reference.txt)")
+    with third_party_output():
+        return sevenn.SevenNetCalculator(model, device="cpu")
 
 
 def get_method(name: str, settings: dict[str, Any] | None = None, **kwargs: Any) -> Method:
     """The method called ``name`` with ``settings`` (and/or keyword arguments).
 
-    Raises ValueError for an unknown name (a name with ``:`` is an import path and is
-    checked when its calculator is first built).
+    Raises MethodUnavailable for an unknown name (a name with ``:`` is an import path,
+    checked by :meth:`Method.check`).
     """
     name = name.strip()
     merged = {**(settings or {}), **kwargs}
@@ -136,8 +179,8 @@ def get_method(name: str, settings: dict[str, Any] | None = None, **kwargs: Any)
         return Method(key, merged)
     if ":" in name:
         return Method(name, merged)
-    raise ValueError(f"unknown reference method {name!r}: choose gfn2-xtb, gfn1-xtb, chgnet, "
-                     "sevennet or an ASE calculator as 'module:Class'")
+    raise MethodUnavailable(f"unknown reference method {name!r}: choose gfn2-xtb, gfn1-xtb, "
+                            "chgnet, sevennet or an ASE calculator as 'module:Class'")
 
 
 METHODS = (*_XTB, *_FOUNDATION)

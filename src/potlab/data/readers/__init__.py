@@ -9,7 +9,11 @@ suffix                        reader
 ``.db``                       :func:`read_ase_db` (ASE SQLite database)
 ``.npz``                      :func:`read_md17_npz` (rMD17/MD17; kcal/mol, kcal/mol/Å)
 ``.h5``, ``.hdf5``            :func:`read_spice_hdf5` (SPICE-style; hartree, bohr)
+anything else                 :func:`read_ase_file` (whatever ``ase.io.read`` reads: CIF,
+                              POSCAR, ``.traj``, ...)
 ============================  ============================================================
+
+:func:`read_structures` reads structures to label or start from (labels optional).
 
 Every returned frame carries its labels under the canonical keys of
 :mod:`potlab.data.keys`, its provenance (``source_file``, ``source_index``), no
@@ -27,6 +31,7 @@ from ase import Atoms
 from potlab.data.errors import DataError
 from potlab.data.keys import CONFIG_TYPE_KEY, REF_ENERGY_KEY, REF_FORCES_KEY, REF_STRESS_KEY
 from potlab.data.readers.asedb import read_ase_db
+from potlab.data.readers.aseio import read_ase_file
 from potlab.data.readers.common import KCAL_PER_MOL, Index
 from potlab.data.readers.extxyz import read_extxyz
 from potlab.data.readers.md17 import read_md17_npz
@@ -51,7 +56,8 @@ def read_frames(
 
     Parameters
     ----------
-    path: a ``.xyz``/``.extxyz``, ``.db``, ``.npz`` or ``.h5``/``.hdf5`` file.
+    path: a ``.xyz``/``.extxyz``, ``.db``, ``.npz`` or ``.h5``/``.hdf5`` file, or any other
+        file ``ase.io.read`` reads.
     energy_key, forces_key, stress_key, config_type_key: where the labels are in the file
         (extxyz and ASE db only; the npz and HDF5 layouts are fixed).
     index: which frames, as in ``ase.io.read``: ``":"``, ``"2:10:2"``, ``-1``, a slice,
@@ -65,7 +71,7 @@ def read_frames(
     Raises
     ------
     FileNotFoundError: no such file.
-    DataError: unknown suffix, unparsable file, or a frame that fails validation.
+    DataError: a file no reader can parse, or a frame that fails validation.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -84,10 +90,17 @@ def read_frames(
         return read_md17_npz(path, **common)
     if suffix in (".h5", ".hdf5"):
         return read_spice_hdf5(path, **common)
-    raise DataError(
-        path,
-        f"unknown file type {suffix!r}; supported: .xyz .extxyz .db .npz .h5 .hdf5",
-    )
+    return read_ase_file(path, **label_keys, **common)
+
+
+def read_structures(path: str | os.PathLike[str], *, index: Index = ":") -> list[Atoms]:
+    """Structures to label, rattle or start MD from: every frame of any file
+    :func:`read_frames` reads (so whatever ``ase.io.read`` reads), labels kept when present
+    and not required. DataError naming the file when it holds no structure."""
+    frames = read_frames(path, index=index, require_energy=False, require_forces=False)
+    if not frames:
+        raise DataError(path, "no structures in the file")
+    return frames
 
 
 ReaderFn = Callable[..., list[Atoms]]
@@ -105,8 +118,10 @@ __all__ = [
     "KCAL_PER_MOL",
     "READERS",
     "read_ase_db",
+    "read_ase_file",
     "read_extxyz",
     "read_frames",
     "read_md17_npz",
     "read_spice_hdf5",
+    "read_structures",
 ]

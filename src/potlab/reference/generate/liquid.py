@@ -10,14 +10,13 @@ seed 003's EC:EMC 3:7 liquid: ``smiles=["C1COC(=O)O1", "CCOC(=O)OC"], counts=[12
 from __future__ import annotations
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from potlab.reference.generate.volume_scan import density as mass_density
-
-_G_PER_CM3 = 1e24 / units.mol  # amu/A^3 -> g/cm^3
+from potlab.errors import InputError
+from potlab.md.monitors import AMU_PER_A3_TO_G_CM3, density_g_cm3
 
 
 class LiquidParams(BaseModel):
@@ -49,10 +48,10 @@ def conformer(smiles: str, seed: int = 0) -> Atoms:
 
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
-        raise ValueError(f"invalid SMILES {smiles!r}")
+        raise InputError(f"invalid SMILES {smiles!r}")
     mol = Chem.AddHs(mol)
     if AllChem.EmbedMolecule(mol, randomSeed=seed) != 0:
-        raise ValueError(f"RDKit could not embed {smiles!r} in 3D")
+        raise InputError(f"RDKit could not embed {smiles!r} in 3D")
     AllChem.MMFFOptimizeMolecule(mol)
     pos = mol.GetConformer().GetPositions()
     atoms = Atoms(numbers=[a.GetAtomicNum() for a in mol.GetAtoms()], positions=pos)
@@ -63,14 +62,14 @@ def conformer(smiles: str, seed: int = 0) -> Atoms:
 def liquid_box(params: LiquidParams) -> Atoms:
     """A cubic periodic box of the requested composition at ``params.density``.
 
-    Raises RuntimeError when a molecule cannot be placed within ``max_attempts`` (lower
-    the density or ``min_distance``). ``info``: ``config_type="liquid"``, ``density``
+    Raises InputError (bad parameters) when a molecule cannot be placed within
+    ``max_attempts``: the density is too high for ``min_distance`` (lower either). ``info``: ``config_type="liquid"``, ``density``
     (g/cm^3), ``smiles``, ``counts``.
     """
     rng = np.random.default_rng(params.seed)
     templates = [conformer(s, params.seed) for s in params.smiles]
     mass = sum(c * t.get_masses().sum() for c, t in zip(params.counts, templates))
-    edge = (mass * _G_PER_CM3 / params.density) ** (1.0 / 3.0)
+    edge = (mass * AMU_PER_A3_TO_G_CM3 / params.density) ** (1.0 / 3.0)
     order = [k for k, c in enumerate(params.counts) for _ in range(c)]
     order.sort(key=lambda k: -len(templates[k]))  # big molecules first
     numbers: list[np.ndarray] = []
@@ -94,15 +93,16 @@ def liquid_box(params: LiquidParams) -> Atoms:
                 accepted = trials[np.argmax(free)]
                 break
         if accepted is None:
-            raise RuntimeError(
-                f"could not place molecule {len(numbers) + 1} ({params.smiles[k]}) of "
-                f"{len(order)} after {params.max_attempts} attempts at {params.density} "
-                f"g/cm^3 with min_distance {params.min_distance} A")
+            raise InputError(
+                f"liquid box: could not place molecule {len(numbers) + 1} ({params.smiles[k]}) "
+                f"of {len(order)} after {params.max_attempts} attempts at {params.density:g} "
+                f"g/cm^3 (box edge {edge:.2f} A) with min_distance {params.min_distance:g} A: "
+                f"the density is too high to pack; lower --density or --min-distance")
         positions.append(accepted)
         numbers.append(tpl.numbers)
         tree = cKDTree(np.mod(np.vstack(positions), edge), boxsize=edge)
     atoms = Atoms(numbers=np.concatenate(numbers), positions=np.vstack(positions),
                   cell=np.eye(3) * edge, pbc=True)
-    atoms.info.update(config_type="liquid", density=mass_density(atoms),
+    atoms.info.update(config_type="liquid", density=density_g_cm3(atoms),
                       smiles=" ".join(params.smiles), counts=" ".join(map(str, params.counts)))
     return atoms

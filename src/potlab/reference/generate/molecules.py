@@ -25,29 +25,26 @@ def bonds(atoms: Atoms, scale: float = BOND_SCALE) -> tuple[np.ndarray, np.ndarr
     return neighbor_list("ijS", atoms, cutoffs, self_interaction=False)
 
 
-def molecule_indices(atoms: Atoms, scale: float = BOND_SCALE) -> list[np.ndarray]:
-    """Atom indices of every molecule (connected component), ordered by first atom."""
+def molecule_labels(atoms: Atoms, scale: float = BOND_SCALE) -> np.ndarray:
+    """Molecule number of every atom [n_atoms]: the connected components of the bond graph
+    (scipy), numbered in the order of their first atom."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     i, j, _ = bonds(atoms, scale)
     n = len(atoms)
-    neighbours: list[list[int]] = [[] for _ in range(n)]
-    for a, b in zip(i, j):
-        neighbours[a].append(b)
-    label = np.full(n, -1)
-    groups = []
-    for start in range(n):
-        if label[start] >= 0:
-            continue
-        label[start] = len(groups)
-        members, queue = [start], deque([start])
-        while queue:
-            a = queue.popleft()
-            for b in neighbours[a]:
-                if label[b] < 0:
-                    label[b] = label[start]
-                    members.append(b)
-                    queue.append(b)
-        groups.append(np.array(sorted(members)))
-    return groups
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    first = {}  # renumber by first atom, whatever order scipy labels in
+    for atom, lab in enumerate(labels):
+        first.setdefault(int(lab), len(first))
+    return np.array([first[int(lab)] for lab in labels], dtype=int)
+
+
+def molecule_indices(atoms: Atoms, scale: float = BOND_SCALE) -> list[np.ndarray]:
+    """Atom indices of every molecule (connected component), ordered by first atom."""
+    labels = molecule_labels(atoms, scale)
+    return [np.flatnonzero(labels == m) for m in range(labels.max() + 1 if len(labels) else 0)]
 
 
 def whole_molecules(atoms: Atoms, scale: float = BOND_SCALE) -> list[tuple[np.ndarray, np.ndarray]]:

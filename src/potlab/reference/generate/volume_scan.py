@@ -9,17 +9,12 @@ intermolecular separation varies. Densities are in g/cm^3.
 from __future__ import annotations
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from potlab.errors import InputError
+from potlab.md.monitors import density_g_cm3 as density  # the one g/cm^3 helper
 from potlab.reference.generate.molecules import BOND_SCALE, centre_of_mass, whole_molecules
-
-_G_PER_CM3 = 1e24 / units.mol  # amu/A^3 -> g/cm^3
-
-
-def density(atoms: Atoms) -> float:
-    """Mass density of a periodic cell, g/cm^3."""
-    return float(atoms.get_masses().sum() / atoms.get_volume() * _G_PER_CM3)
 
 
 class VolumeScanParams(BaseModel):
@@ -59,7 +54,8 @@ def volume_scan(frame: Atoms, params: VolumeScanParams) -> list[Atoms]:
     and ``info["volume_scale"]`` (linear factor).
     """
     if not frame.pbc.all():
-        raise ValueError("volume_scan needs a periodic frame (pbc on all axes)")
+        raise InputError(f"volume_scan needs a periodic frame (pbc on all axes), got pbc="
+                         f"{frame.pbc.tolist()}")
     molecules = whole_molecules(frame, params.bond_scale)
     cell = frame.cell.array
     frac_com = [np.linalg.solve(cell.T, centre_of_mass(frame, idx, pos))
