@@ -18,8 +18,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from potlab.errors import InputError
 
-class StudyError(ValueError):
+
+class StudyError(InputError):
     """A study problem; the message names the file and the key."""
 
 
@@ -288,6 +290,15 @@ def parse_study(raw: dict[str, Any], source: str = "<study>", base: Path | None 
             raise StudyError(str(err)) from None
     if base is not None:
         _resolve_paths(study, base)
+    for name, mat in study.materials.items():
+        if not Path(mat.structure).exists():
+            raise StudyError(f"{source}: materials.{name}.structure: no such file {mat.structure}")
+    for name, runs in study.reference.trajectories.items():
+        for i, t in enumerate(runs):
+            for f in t.files:
+                if not Path(f).exists():
+                    raise StudyError(f"{source}: reference.trajectories.{name}[{i}].files: "
+                                     f"no such file {f}")
     return study
 
 

@@ -49,18 +49,23 @@ def task_for(job: Job, out: Path, threads: int) -> dict[str, Any]:
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Run one job in this process and write its record (also on failure). Module-level and
     plain-data in and out, so it runs in local workers and on Dask workers alike."""
+    import torch
+
     from potlab.studies import jobs as job_functions
 
     job_dir = Path(task["dir"])
     t0 = records.begin(job_dir, task["hash"])
     fn = getattr(job_functions, f"{task['kind']}_task")
+    threads = torch.get_num_threads()
     try:
         job_functions.set_threads(task.get("threads"))
         summary = fn(task["payload"], job_dir, Path(task["root"]))
     except Exception as err:  # noqa: BLE001 - a failed job is recorded; the study goes on
         (job_dir / "error.txt").write_text(traceback.format_exc())
-        msg = f"{type(err).__name__}: {err}".splitlines()[0]
+        msg = " ".join(f"{type(err).__name__}: {err}".split())[:500]
         return records.finish(job_dir, task["hash"], "failed", t0, error=msg)
+    finally:
+        torch.set_num_threads(threads)  # a job run in the caller's process leaves it as it was
     return records.finish(job_dir, task["hash"], "done", t0, summary=summary)
 
 

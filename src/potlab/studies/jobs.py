@@ -47,11 +47,11 @@ def read_structure(path: str | Path, supercell: list[int] | None = None):
 
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: no such structure file")
+        raise DataError(path, "no such structure file")
     try:
         atoms = ase.io.read(path, index=0)
     except Exception as err:  # noqa: BLE001 - any reader failure is bad input here
-        raise DataError(f"{path}: cannot read a structure: {err}") from None
+        raise DataError(path, f"cannot read a structure: {err}") from None
     atoms.calc = None
     if supercell:
         atoms = atoms.repeat(tuple(int(x) for x in supercell))
@@ -138,13 +138,13 @@ def import_reference_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[
 
     path = Path(p["file"])
     if not path.exists():
-        raise DataError(f"{path}: no such reference trajectory")
+        raise DataError(path, "no such reference trajectory")
     try:
         frames = ase.io.read(path, index=":")
     except Exception as err:  # noqa: BLE001
-        raise DataError(f"{path}: cannot read a trajectory: {err}") from None
+        raise DataError(path, f"cannot read a trajectory: {err}") from None
     if len(frames) < 3:
-        raise DataError(f"{path}: {len(frames)} frames; a reference trajectory needs at least 3")
+        raise DataError(path, f"{len(frames)} frames; a reference trajectory needs at least 3")
     dt = p.get("frame_interval_fs")
     out = []
     for k, a in enumerate(frames):
@@ -153,8 +153,9 @@ def import_reference_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[
         stress = _label(a, p["stress_key"], "stress", path, k, required=False)
         if "time_fs" not in a.info:
             if dt is None:
-                raise DataError(f"{path}: frame {k}: no info['time_fs']: set "
-                                "reference.frame_interval_fs (fs between stored frames)")
+                raise DataError(path, "no info['time_fs']: set "
+                                "reference.frame_interval_fs (fs between stored frames)",
+                                frame=k, field="time_fs")
             a.info["time_fs"] = k * dt
         a.info.setdefault("step", k)
         a.info["phase"] = "production"
@@ -190,12 +191,12 @@ def _label(atoms, key: str, kind: str, path: Path, k: int, scalar: bool = False,
         value = atoms.arrays[key]
     if value is None:
         if required:
-            raise DataError(f"{path}: frame {k}: no {kind} under key {key!r} "
-                            f"(reference.{kind}_key); a reference trajectory needs {kind}")
+            raise DataError(path, f"no {kind} (reference.{kind}_key); a reference "
+                            f"trajectory needs {kind}", frame=k, field=key)
         return None
     value = np.asarray(value, dtype=float)
     if not np.all(np.isfinite(value)):
-        raise DataError(f"{path}: frame {k}: field {key!r}: contains NaN or inf")
+        raise DataError(path, "contains NaN or inf", frame=k, field=key)
     return float(value) if scalar else value
 
 
@@ -221,7 +222,7 @@ def data_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[str, Any]:
                 continue
             res = getattr(a.calc, "results", {}) if a.calc is not None else {}
             if "energy" not in res or "forces" not in res:
-                raise DataError(f"{path}: frame {k}: no reference energy and forces")
+                raise DataError(path, "no reference energy and forces", frame=k)
             b = a.copy()
             b.calc = None
             b.info = {REF_ENERGY_KEY: float(res["energy"]), CONFIG_TYPE_KEY: p["material"],
@@ -234,7 +235,7 @@ def data_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[str, Any]:
             pool.append(b)
     need = p["n_train"] + p["n_valid"] + p["n_test"]
     if len(pool) < need:
-        raise DataError(f"data/{p['material']}: the reference runs give {len(pool)} frames "
+        raise DataError(f"data/{p['material']}", f"the reference runs give {len(pool)} frames "
                         f"(every {p['every']}-th stored frame), the split needs {need} "
                         "(data.n_train + n_valid + n_test)")
     order = np.random.default_rng(p["seed"]).permutation(len(pool))

@@ -70,7 +70,7 @@ def _hash(job: Job, dep_hashes: dict[str, str]) -> str:
     files = {}
     for p in job.inputs:
         if not Path(p).exists():
-            raise DataError(f"{p}: no such file (needed by {job.key})")
+            raise DataError(p, f"no such file (needed by {job.key})")
         files[p] = file_hash(p)
     text = json.dumps({"kind": job.kind, "settings": job.settings, "deps": dep_hashes,
                        "files": files, "versions": {p: _version(p) for p in job.packages}},
