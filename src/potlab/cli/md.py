@@ -1,12 +1,13 @@
-"""``potlab md``: run MD with a potlab model or any ASE calculator (``module:Class``).
+"""``potlab md``: run MD with a potlab model, a named reference method (gfn2-xtb, chgnet,
+sevennet, ...) or any ASE calculator (``module:Class``).
 
-Thin: builds the protocol from flags (or ``--protocol FILE.yaml``, flags override), loads the
-structure and the calculator, calls :func:`potlab.md.runner.run_protocol`, prints a summary.
+Thin: builds the protocol from flags (or ``--protocol FILE.yaml``, flags override), reads the
+structure, resolves the calculator (:func:`potlab.calculators.resolve_calculator`), calls
+:func:`potlab.md.runner.run_protocol`, prints a summary. Bad input exits 2 with one line.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -14,14 +15,15 @@ _FLAG_KEYS = {"ensemble": "ensemble", "thermostat": "thermostat", "temperature":
               "timestep": "timestep_fs", "steps": "steps", "friction": "friction_per_fs",
               "seed": "seed", "interval": "interval", "engine": "engine", "repeats": "repeats",
               "model": "model", "structure": "structure", "supercell": "supercell",
-              "dtype": "dtype", "pressure": "pressure_GPa", "barostat": "barostat"}
+              "dtype": "dtype", "pressure": "pressure_GPa", "barostat": "barostat", "skin": "skin_A"}
 
 
 def add_parser(subparsers):
     p = subparsers.add_parser("md", help="molecular dynamics with a potlab model or any ASE calculator")
-    p.add_argument("--model", help="potlab model file, or an ASE calculator as module:Class "
-                   "(e.g. ase.calculators.emt:EMT)")
-    p.add_argument("--calc-kwargs", default=None, help="JSON keyword arguments for module:Class")
+    p.add_argument("--model", help="potlab model file, a method (gfn2-xtb, gfn1-xtb, chgnet, "
+                   "sevennet) or an ASE calculator as module:Class (e.g. ase.calculators.emt:EMT)")
+    p.add_argument("--calc-kwargs", default=None,
+                   help="JSON keyword arguments for a method or module:Class")
     p.add_argument("--structure", help="any file ase.io.read reads (cif, extxyz, POSCAR)")
     p.add_argument("--supercell", type=int, nargs=3, default=None, metavar=("A", "B", "C"))
     p.add_argument("--protocol", help="YAML protocol (flags given here override its keys)")
@@ -36,7 +38,10 @@ def add_parser(subparsers):
     p.add_argument("--friction", type=float, help="Langevin friction, 1/fs")
     p.add_argument("--seed", type=int)
     p.add_argument("--interval", type=int, help="store a frame and a log row every N steps")
-    p.add_argument("--engine", choices=["ase", "lammps"])
+    p.add_argument("--engine", choices=["ase", "lammps", "batched"],
+                   help="batched: every temperature and repeat in one model call per step "
+                   "(potlab models; nve, langevin, bussi)")
+    p.add_argument("--skin", type=float, help="neighbour-list skin of engine batched (A)")
     p.add_argument("--dtype", choices=["float32", "float64"])
     p.add_argument("--out", required=True, help="output directory (one T{temp}K_r{repeat} per run)")
     p.add_argument("--restart", action="store_true", help="start over instead of resuming")
@@ -45,25 +50,31 @@ def add_parser(subparsers):
     return p
 
 
-def load_calculator(model: str, calc_kwargs: dict | None = None, dtype: str | None = None):
-    """A potlab model file, or ``module:Class`` of any ASE calculator built with ``calc_kwargs``."""
-    if Path(model).exists():
-        import potlab
+def load_calculator(model: str, calc_kwargs: dict | None = None, dtype: str | None = None,
+                    atoms=None):
+    """See :func:`potlab.calculators.resolve_calculator`."""
+    from potlab.calculators import resolve_calculator
 
-        return potlab.load(model, dtype=dtype).calculator()
-    if ":" in model:
-        module, _, name = model.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as err:
-            raise ValueError(f"--model {model}: cannot import {name!r} from {module!r}: {err}") from None
-        return cls(**(calc_kwargs or {}))
-    raise FileNotFoundError(f"--model {model}: no such model file (or give module:Class)")
+    return resolve_calculator(model, calc_kwargs, dtype, atoms)
+
+
+def read_structure(path: str, supercell=None):
+    """The first frame of any file ``ase.io.read`` reads; ValueError naming the file."""
+    import ase.io
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"--structure {path}: no such file")
+    try:
+        atoms = ase.io.read(p, index=0)
+    except Exception as err:  # noqa: BLE001 - every reader failure is bad input here
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"--structure {path}: cannot read a structure: {first[:200]}") from None
+    atoms.calc = None
+    return atoms.repeat(tuple(supercell)) if supercell else atoms
 
 
 def run(args) -> int:
-    import ase.io
-
     from potlab.md.protocol import load_protocol, parse_protocol
     from potlab.md.runner import run_protocol
 
@@ -79,13 +90,15 @@ def run(args) -> int:
             raw["calc_kwargs"] = json.loads(args.calc_kwargs)
         except json.JSONDecodeError as err:
             raise ValueError(f"--calc-kwargs: not valid JSON: {err}") from None
+        if not isinstance(raw["calc_kwargs"], dict):
+            raise ValueError("--calc-kwargs: must be a JSON object")
     protocol = parse_protocol(raw, source=args.protocol or "<command line>")
     if not protocol.model or not protocol.structure:
         raise ValueError("--model and --structure are required (flags or protocol keys)")
-    atoms = ase.io.read(protocol.structure)
-    if protocol.supercell:
-        atoms = atoms.repeat(protocol.supercell)
-    calc = load_calculator(protocol.model, protocol.calc_kwargs, protocol.dtype)
+    atoms = read_structure(protocol.structure, protocol.supercell)
+    calc = load_calculator(protocol.model, protocol.calc_kwargs, protocol.dtype, atoms)
+    if protocol.engine == "batched" and not hasattr(calc, "potential"):
+        raise ValueError(f"--engine batched needs a potlab potential, not {protocol.model}")
     results = run_protocol(atoms, calc, protocol, args.out, resume=not args.restart)
     if args.json:
         from dataclasses import asdict

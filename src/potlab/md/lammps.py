@@ -73,6 +73,7 @@ class Bridge:
         self.energy = 0.0
         self.forces: np.ndarray | None = None  # [n, 3] by atom id order, LAMMPS frame
         self.stress: np.ndarray | None = None  # [3, 3] eV/A^3, LAMMPS frame (with virial)
+        self.error: BaseException | None = None
         self.atoms: Atoms | None = None
 
     def box(self) -> np.ndarray:
@@ -80,6 +81,24 @@ class Bridge:
         return np.array([[hi[0] - lo[0], 0, 0], [xy, hi[1] - lo[1], 0], [xz, yz, hi[2] - lo[2]]])
 
     def __call__(self, caller, ntimestep, nlocal, tag, x, f) -> None:
+        """LAMMPS calls this through ctypes, which would swallow an exception: the first one
+        is kept in :attr:`error` (forces become NaN) and :meth:`check` raises it."""
+        if self.error is not None:
+            f[:nlocal] = np.nan
+            return
+        try:
+            self._compute(nlocal, tag, x, f)
+        except BaseException as err:  # noqa: BLE001 - re-raised by check() after the run
+            self.error = err
+            f[:nlocal] = np.nan
+
+    def check(self) -> None:
+        """Raise the exception the calculator raised inside the last LAMMPS run, if any."""
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+
+    def _compute(self, nlocal, tag, x, f) -> None:
         order = np.argsort(tag[:nlocal])
         types = self.lmp.numpy.extract_atom("type")[:nlocal]
         atoms = Atoms(numbers=self.numbers_of_type[types[order] - 1],
@@ -173,7 +192,9 @@ class LammpsSystem:
         return cls(atoms, calculator, timestep_fs, restart={**state, "path": str(path)})
 
     def command(self, cmd: str) -> None:
+        """A LAMMPS command; an exception of the calculator during it is raised here."""
         self.lmp.command(cmd)
+        self.bridge.check()
 
     def _by_id(self, name: str) -> np.ndarray:
         ids = self.lmp.numpy.extract_atom("id")
@@ -241,7 +262,13 @@ class LammpsEngine(Engine):
                 sysm = LammpsSystem.from_restart(r.out / st["restart"], r.atoms, self.calculator,
                                                  st, self.protocol.timestep_fs)
             r.data.update(system=sysm, phase=None, reseed=True, restarts=[], pre=True)
-            sysm.command("run 0 post no")
+            if st is None:
+                sysm.command("run 0 post no")  # forces of the first frame
+            elif st["phase"] is not None:
+                # the fixes of the restart file, defined before any run so that LAMMPS hands
+                # them their saved state (Nose-Hoover chain); the next run does the setup
+                self._fixes(r, st["phase"])
+                r.data["restarts"].append(st["restart"])
 
     def _fixes(self, r: Run, phase: str) -> None:
         """(Re-)create the integration fixes for ``phase``; stochastic ones get a new seed."""
@@ -281,6 +308,10 @@ class LammpsEngine(Engine):
             r.data["pre"] = False
 
     def frames(self, runs: list[Run]) -> list[Atoms]:
+        for r in runs:
+            if r.data["system"].bridge.forces is None:  # resumed and not advanced yet
+                r.data["system"].command("run 0 post no")
+                r.data["pre"] = True
         return [r.data["system"].state() for r in runs]
 
     def rescale(self, run: Run, target_K: float) -> None:
@@ -301,6 +332,7 @@ class LammpsEngine(Engine):
                 f.unlink()
         d["restarts"].append(name)
         d["reseed"] = True  # the next stretch draws from a seed of (seed, this step)
+        d["pre"] = True  # and starts with LAMMPS' setup, as a run read from this restart does
         return {"restart": name, "Q": sysm.Q, "offset": sysm.offset, "elements": sysm.elements,
                 "phase": d["phase"]}
 
