@@ -35,7 +35,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Any
+from typing import Any, Self
 
 from potlab.progress import progress
 
@@ -164,3 +164,107 @@ def _iter_dask(fn: Callable[[Any], Any], items: list[Any], scheduler: Any, desc:
     finally:
         if own:
             client.close()
+
+
+class JobPool:
+    """Jobs submitted one at a time and collected as they finish, for callers whose next
+    jobs depend on the last ones (a study submits an MD run as soon as its model is
+    trained). Local processes by default (``workers=1``: each job runs in this process when
+    collected), a Dask cluster with ``scheduler``; the same rules as :func:`iter_jobs`.
+
+    ::
+
+        with JobPool(workers=2) as pool:
+            pool.submit(fn, x, tag="a")
+            tag, result = pool.next_done()
+    """
+
+    def __init__(self, *, scheduler: Any = None, workers: int | None = None,
+                 worker_env: dict[str, str] | None = None, start_method: str | None = None):
+        self.scheduler = scheduler
+        self.workers = default_workers() if workers is None else int(workers)
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.worker_env = dict(worker_env or {})
+        self.start_method = start_method
+        self._pool = None
+        self._client = None
+        self._own_client = False
+        self._pending: dict[Any, Any] = {}  # future (or inline job) -> tag
+
+    def __enter__(self) -> Self:
+        if self.scheduler is not None:
+            try:
+                from distributed import Client
+            except ImportError as exc:  # pragma: no cover - depends on the environment
+                raise ImportError("a Dask scheduler was given but 'distributed' is not "
+                                  "installed: pip install 'dask[distributed]'") from exc
+            self._own_client = not isinstance(self.scheduler, Client)
+            self._client = Client(self.scheduler) if self._own_client else self.scheduler
+        elif self.workers > 1:
+            context = multiprocessing.get_context(self.start_method) if self.start_method else None
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                             initializer=_set_env, initargs=(self.worker_env,))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            for f in self._pending:
+                f.cancel()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._client is not None:
+            if self._pending:
+                self._client.cancel(list(self._pending))
+            if self._own_client:
+                self._client.close()
+        self._pending.clear()
+
+    @property
+    def capacity(self) -> int:
+        """Jobs worth keeping in flight: the local workers, or the cluster's worker threads."""
+        if self._client is not None:
+            info = self._client.scheduler_info()
+            return max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+        return self.workers
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def submit(self, fn: Callable[[Any], Any], item: Any, tag: Any = None) -> None:
+        if self._client is not None:
+            self._pending[self._client.submit(fn, item, pure=False)] = tag
+        elif self._pool is not None:
+            self._pending[self._pool.submit(fn, item)] = tag
+        else:
+            self._pending[_Inline(fn, item)] = tag
+
+    def next_done(self) -> tuple[Any, Any]:
+        """(tag, result) of a finished job (blocks until one finishes); an exception raised
+        by the job is raised here."""
+        if not self._pending:
+            raise RuntimeError("JobPool.next_done: nothing submitted")
+        if self._client is not None:
+            from distributed import wait as dask_wait
+
+            done, _ = dask_wait(list(self._pending), return_when="FIRST_COMPLETED")
+            f = next(iter(done))
+        elif self._pool is not None:
+            done, _ = wait(list(self._pending), return_when=FIRST_COMPLETED)
+            f = next(iter(done))
+        else:
+            f = next(iter(self._pending))
+        tag = self._pending.pop(f)
+        return tag, f.result()
+
+
+class _Inline:
+    """A job run in this process when its result is asked for."""
+
+    def __init__(self, fn, item):
+        self.fn, self.item = fn, item
+
+    def result(self):
+        return self.fn(self.item)
+
+    def cancel(self) -> None:
+        pass

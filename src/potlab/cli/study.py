@@ -26,6 +26,10 @@ def add_parser(subparsers):
     t = sub.add_parser("report", help="(re)write report.md, report.html and results.json")
     t.add_argument("dir")
     t.set_defaults(func=report)
+    c = sub.add_parser("copy", help="copy a bundled study YAML to edit (comments kept)")
+    c.add_argument("study", help="a bundled study's name, or a study YAML")
+    c.add_argument("dest", help="the new YAML file")
+    c.set_defaults(func=copy)
     ls = sub.add_parser("list", help="the bundled studies and their presets")
     ls.set_defaults(func=list_studies)
     return p
@@ -69,6 +73,14 @@ def report(args) -> int:
 
     html = write_study_report(args.dir)
     print(f"report: {html}")
+    return 0
+
+
+def copy(args) -> int:
+    from potlab.studies.config import copy_study
+
+    dest = copy_study(args.study, args.dest)
+    print(f"wrote {dest}; run it with: potlab study run {dest} --preset quick")
     return 0
 
 

@@ -160,6 +160,7 @@ class Execution(_Strict):
 class Study(_Strict):
     name: str
     description: str = ""
+    root: str | None = None  # folder relative paths start from (default: the file's folder)
     materials: dict[str, Material] = Field(min_length=1)
     reference: Reference = Field(default_factory=Reference)
     data: DataSplit
@@ -288,6 +289,9 @@ def parse_study(raw: dict[str, Any], source: str = "<study>", base: Path | None 
                           "training": training, "out": "x"}, source=f"{source}: train.models[{m.key}]")
         except ConfigError as err:
             raise StudyError(str(err)) from None
+    if study.root is not None:
+        root = Path(study.root).expanduser()
+        base = root if root.is_absolute() or base is None else (base / root)
     if base is not None:
         _resolve_paths(study, base)
     for name, mat in study.materials.items():
@@ -330,6 +334,22 @@ BUNDLED = Path(__file__).parent
 def bundled_studies() -> dict[str, Path]:
     """The studies that ship with potlab, name -> YAML path."""
     return {p.stem: p for p in sorted(BUNDLED.glob("*.yaml"))}
+
+
+def copy_study(name: str | Path, dest: str | Path) -> Path:
+    """Copy a (bundled) study YAML to ``dest`` for editing, comments kept, with a ``root:``
+    line so its relative paths still point at the files they named."""
+    src = resolve_study_path(name)
+    dest = Path(dest)
+    if dest.exists():
+        raise StudyError(f"{dest}: exists; give another name")
+    text = src.read_text()
+    if re.search(r"^root:", text, flags=re.MULTILINE):
+        raise StudyError(f"{src}: already has a root: key; copy it as a plain file")
+    header = (f"# copied from {src}\n# relative paths below start from root (remove the line to "
+              f"use this file's folder)\nroot: {src.parent.resolve()}\n")
+    dest.write_text(header + text)
+    return dest
 
 
 def resolve_study_path(path: str | Path) -> Path:

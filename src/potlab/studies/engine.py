@@ -1,6 +1,6 @@
-"""Run a study: its jobs level by level through :mod:`potlab.executor` (local processes, or a
-Dask cluster), skipping what is done and current, resuming what was interrupted, recording
-failures and carrying on.
+"""Run a study: its jobs through :mod:`potlab.executor` (local processes, or a Dask cluster),
+each submitted as soon as the jobs it reads have finished, skipping what is done and
+current, resuming what was interrupted, recording failures and carrying on.
 
 A failed job blocks only the jobs that read its outputs; the report is written from whatever
 finished. A model whose MD explodes is a result (its MD job records the instability), not a
@@ -10,16 +10,16 @@ failure; a crashed training is a failure.
 from __future__ import annotations
 
 import logging
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from potlab.executor import default_workers, iter_jobs
+from potlab.executor import JobPool, default_workers
+from potlab.progress import progress
 from potlab.studies import records
 from potlab.studies.config import Study, parse_study
-from potlab.studies.plan import Job, build_plan, levels
+from potlab.studies.plan import Job, build_plan
 
 log = logging.getLogger(__name__)
 STUDY_FILE = "study.json"
@@ -100,39 +100,46 @@ def run_study(study: Study, out: str | Path, *, scheduler: Any = None, workers: 
     threads = _threads(study, n_workers)
     summary = RunSummary(out)
     status: dict[str, str] = {}
-    for level in levels(jobs):
-        todo = []
-        for job in level:
-            if stages and job.stage not in stages:
-                status[job.key] = "done" if records.is_current(out / job.key, job.hash) else "skip"
-                continue
-            if records.is_current(out / job.key, job.hash):
-                status[job.key] = "done"
-                summary.skipped.append(job.key)
-                continue
-            bad = [d for d in job.deps if status.get(d) != "done"]
-            if bad and not job.soft:
-                status[job.key] = "blocked"
-                summary.blocked[job.key] = f"needs {bad[0]} ({status.get(bad[0])})"
-                continue
+    todo: list[Job] = []
+    for job in jobs:
+        if stages and job.stage not in stages:
+            status[job.key] = "done" if records.is_current(out / job.key, job.hash) else "skip"
+        elif records.is_current(out / job.key, job.hash):
+            status[job.key] = "done"
+            summary.skipped.append(job.key)
+        else:
             todo.append(job)
-        if not todo:
-            continue
-        stage_names = sorted({j.stage for j in todo})
-        log.info("%s: %d jobs (%s)", out, len(todo), ", ".join(stage_names))
-        tasks = [task_for(j, out, threads) for j in todo]
-        t_start = time.time()
-        for i, rec in iter_jobs(run_task, tasks, scheduler=scheduler, workers=n_workers,
-                                desc="/".join(stage_names), start_method="spawn",
-                                worker_env={"OMP_NUM_THREADS": str(threads),
-                                            "POTLAB_QUIET": "1"}):
-            job = todo[i]
+    env = {"OMP_NUM_THREADS": str(threads), "POTLAB_QUIET": "1"}
+    bar = progress(total=len(todo), desc="study", unit="job")
+    with JobPool(scheduler=scheduler, workers=n_workers, worker_env=env,
+                 start_method="spawn") as pool:
+        while todo or len(pool):
+            for job in list(todo):  # submit every job whose inputs are ready, in plan order
+                deps = [status.get(d, "pending") for d in job.deps]
+                if any(s in ("pending", "running") for s in deps):
+                    continue
+                todo.remove(job)
+                bad = [d for d, s in zip(job.deps, deps, strict=True) if s != "done"]
+                if bad and not job.soft:
+                    status[job.key] = "blocked"
+                    summary.blocked[job.key] = f"needs {bad[0]} ({status[bad[0]]})"
+                    bar.update(1)
+                    continue
+                status[job.key] = "running"
+                pool.submit(run_task, task_for(job, out, threads), tag=job)
+            if not len(pool):
+                break
+            job, rec = pool.next_done()
             status[job.key] = rec["status"]
             summary.ran.append(job.key)
+            bar.update(1)
+            bar.set_postfix_str(job.key[-40:])
             if rec["status"] != "done":
                 summary.failed[job.key] = rec.get("error") or "failed"
                 log.warning("%s failed: %s", job.key, rec.get("error"))
-        log.info("level done in %.0f s", time.time() - t_start)
+            else:
+                log.info("%s done in %.0f s", job.key, rec.get("elapsed_s", 0))
+    bar.close()
     if status.get("report") == "done":
         summary.report = out / "report.html"
     return summary

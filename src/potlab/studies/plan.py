@@ -218,15 +218,3 @@ def _order(jobs: list[Job]) -> list[Job]:
                 raise ValueError(f"job {j.key} depends on unknown job {d}")
         lv(j.key)
     return sorted(jobs, key=lambda j: level[j.key])
-
-
-def levels(jobs: list[Job]) -> list[list[Job]]:
-    """Jobs grouped by dependency depth: every job of a level can run at once."""
-    by_key = {j.key: j for j in jobs}
-    depth: dict[str, int] = {}
-    for j in jobs:  # already ordered
-        depth[j.key] = 1 + max((depth[d] for d in j.deps), default=-1)
-    out: list[list[Job]] = [[] for _ in range(max(depth.values()) + 1)] if jobs else []
-    for j in jobs:
-        out[depth[j.key]].append(by_key[j.key])
-    return out
