@@ -47,10 +47,9 @@ def test_committee_equals_members(name, li3ps4_frames):
     assert not loop.grouped
     ref = loop(loop.graph(frames), forces=True)
     np.testing.assert_allclose(ref["forces"].detach(), out["forces"].detach(), atol=1e-9)
-    # "auto" times both paths on its first call and keeps one; the numbers do not change
+    # "auto" keeps the path that timed faster (below, with fake clocks); the numbers do not change
     auto = Committee(pots)
     res = auto(auto.graph(frames), forces=True)
-    assert auto.grouped or auto.why_not_grouped
     np.testing.assert_allclose(res["forces"].detach(), out["forces"].detach(), atol=1e-9)
 
 
@@ -93,3 +92,28 @@ def test_members_must_match():
     b = members("painn", [1, 8], n=1)[0]
     with pytest.raises(ValueError, match="member 1"):
         Committee([a, b])
+
+
+@pytest.mark.parametrize("faster", ["grouped", "members"])
+def test_auto_keeps_the_path_that_timed_faster(monkeypatch, li3ps4_frames, faster):
+    """A fake clock makes one path take 1 s and the other 0.1 s per call: "auto" must keep
+    the faster one, and say why when it is member by member."""
+    from types import SimpleNamespace
+
+    from potlab.potential import committee as committee_module
+
+    frames = li3ps4_frames[:1]
+    com = Committee(members("schnet", sorted(set(frames[0].numbers)), n=2))
+    now = [0.0]
+
+    def clock():  # read twice per timed call: before (any state) and after (the path ran)
+        grouped_now = com.grouped_model is not None
+        now[0] += (0.1 if (faster == "grouped") == grouped_now else 1.0)
+        return now[0]
+
+    monkeypatch.setattr(committee_module, "time", SimpleNamespace(perf_counter=clock))
+    com(com.graph(frames), forces=True)
+    assert com.grouped is (faster == "grouped")
+    assert (com.why_not_grouped is None) is (faster == "grouped")
+    if faster == "members":
+        assert com.why_not_grouped.startswith("auto: member by member took")

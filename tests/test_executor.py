@@ -70,12 +70,34 @@ def _sleep_then(x):
     return x
 
 
-def test_iter_jobs_yields_each_result_once_as_it_finishes():
+def _wait_for_release(job):
+    """Job 0 blocks until the file ``release`` exists (written by the caller once it has
+    received every other result); the others return at once."""
+    import time
+    from pathlib import Path
+
+    i, release = job
+    deadline = time.monotonic() + 120
+    while i == 0 and not Path(release).exists():
+        if time.monotonic() > deadline:
+            return "never released"
+        time.sleep(0.01)
+    return i
+
+
+def test_iter_jobs_yields_each_result_once_as_it_finishes(tmp_path):
+    """No clock: job 0 cannot finish before the caller has seen jobs 1-5, so getting them
+    first proves that results arrive as they finish, not in submission order."""
     from potlab.executor import iter_jobs
 
-    got = list(iter_jobs(_sleep_then, range(6), workers=2))
-    assert sorted(got) == [(i, i) for i in range(6)]
-    assert got[-1] == (0, 0)  # the slow job arrives last, the others did not wait for it
+    release = tmp_path / "release"
+    got = []
+    for i, value in iter_jobs(_wait_for_release, [(k, str(release)) for k in range(6)], workers=2):
+        got.append((i, value))
+        if len(got) == 5:
+            release.write_text("")
+    assert sorted(got[:5]) == [(i, i) for i in range(1, 6)]
+    assert got[5] == (0, 0)
     assert list(iter_jobs(_square, [3, 4], workers=1)) == [(0, 9), (1, 16)]
 
 
