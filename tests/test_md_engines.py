@@ -6,6 +6,7 @@ Also NPT (MTK), the live RDF monitor and Nose-Hoover's production temperature.""
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 
@@ -62,7 +63,8 @@ def main(out, engine, thermostat, model, kill_at):
   else:
       run_md(cu, Counting(pot.calculator()), p, out + "/r0", seed=1)
 """
-_CHILD = _RUN + "\nmain(*sys.argv[1:6])\n"
+_RUN += '\nif __name__ == "__main__":\n    main(*sys.argv[1:6])\n'
+
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +79,9 @@ def schnet_file(tmp_path_factory):
     return str(pot.save(tmp_path_factory.mktemp("model") / "cu.pt"))
 
 
-def _child(out, engine, thermostat, model, kill_at):
+def _child(script, out, engine, thermostat, model, kill_at):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "POTLAB_QUIET": "1"}
-    return subprocess.run([sys.executable, "-c", _CHILD, str(out), engine, thermostat, model,
+    return subprocess.run([sys.executable, str(script), str(out), engine, thermostat, model,
                            str(kill_at)], env=env, capture_output=True, text=True, check=False)
 
 
@@ -87,16 +89,16 @@ def _child(out, engine, thermostat, model, kill_at):
                                                     ("lammps", "nose-hoover"), ("batched", "bussi")])
 def test_kill_and_resume_equals_uninterrupted(tmp_path, schnet_file, engine, thermostat):
     killed, ref = tmp_path / "killed", tmp_path / "ref"
-    done = _child(killed, engine, thermostat, schnet_file, kill_at=37)
+    script = tmp_path / "md_child.py"
+    script.write_text(_RUN)
+    done = _child(script, killed, engine, thermostat, schnet_file, kill_at=37)
     assert done.returncode == -9, done.stderr  # killed by its own SIGKILL at force call 37
     part = ase.io.read(killed / "r0" / "trajectory.traj", ":")
     assert 0 < part[-1].info["step"] < 60, "the kill should land mid-run"
     assert not (killed / "r0" / "result.json").exists()
-    done = _child(killed, engine, thermostat, schnet_file, kill_at=0)  # resume
+    done = _child(script, killed, engine, thermostat, schnet_file, kill_at=0)  # resume
     assert done.returncode == 0, done.stderr
-    ns = {}
-    exec(_RUN, ns)  # the uninterrupted reference, in this process
-    ns["main"](str(ref), engine, thermostat, schnet_file, 0)
+    runpy.run_path(str(script))["main"](str(ref), engine, thermostat, schnet_file, 0)  # reference
     dirs = ["r0", "r1"] if engine == "batched" else ["r0"]
     for r in dirs:
         a = ase.io.read(killed / r / "trajectory.traj", ":")
