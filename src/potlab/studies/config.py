@@ -77,6 +77,10 @@ class Reference(_Strict):
 
     @model_validator(mode="after")
     def _files(self) -> Reference:
+        if self.source == "teacher":
+            from potlab.reference.methods import get_method
+
+            get_method(self.method, self.settings)  # an unknown name is an error here
         if self.source == "files" and not self.trajectories:
             raise ValueError("source 'files' needs reference.trajectories")
         return self

@@ -60,14 +60,13 @@ def read_structure(path: str | Path, supercell: list[int] | None = None):
 
 def make_calculator(spec: dict[str, Any], atoms=None):
     """An ASE calculator from ``{"model": FILE}`` (a potlab potential) or ``{"method": NAME,
-    "settings": {...}}`` (a reference method: chgnet, sevennet, gfn1-xtb, module:Class)."""
+    "settings": {...}}`` (chgnet, sevennet, gfn1-xtb, module:Class), through the one
+    calculator resolution every command uses (:mod:`potlab.calculators`)."""
+    from potlab.calculators import resolve_calculator
+
     if "model" in spec:
-        import potlab
-
-        return potlab.load(spec["model"], dtype=spec.get("dtype")).calculator()
-    from potlab.reference.methods import get_method
-
-    return get_method(spec["method"], spec.get("settings") or {}).calculator(atoms)
+        return resolve_calculator(spec["model"], dtype=spec.get("dtype"))
+    return resolve_calculator(spec["method"], spec.get("settings") or {}, atoms=atoms)
 
 
 def md_job(spec: dict[str, Any]) -> dict[str, Any]:
