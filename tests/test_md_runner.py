@@ -1,13 +1,9 @@
 """The MD runner on small EMT copper cells: NVE conserves energy, Langevin and Bussi reach
 their temperature, the ramp protocol reaches T, outputs carry step and time, protocols
-reject unknown keys, and a SIGKILLed run resumes onto the same trajectory."""
+reject unknown keys. (A SIGKILLed run resuming onto the same trajectory, for every engine,
+is in test_md_engines.py.)"""
 
 import csv
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import ase.io
@@ -106,61 +102,4 @@ def test_examples_parse():
         load_protocol(f)
 
 
-_CHILD = """
-import sys
-from ase.build import bulk
-import potlab
-from potlab.md.protocol import parse_protocol
-from potlab.md.runner import run_md
-p = parse_protocol(dict(ensemble=sys.argv[2], thermostat="langevin", steps=int(sys.argv[3]),
-                        timestep_fs=2.0, interval=2, block=3, temperatures_K=[500.0],
-                        monitors=dict(enabled=False)))
-calc = potlab.load(sys.argv[4]).calculator()
-run_md(bulk("Cu", "fcc", a=3.61, cubic=True), calc, p, sys.argv[1])
-"""
-
-
-@pytest.fixture(scope="module")
-def schnet_file(tmp_path_factory):
-    """An untrained float64 SchNet potential for Cu: stateless between calls (EMT keeps a
-    neighbour list whose pair order depends on history, which changes the last bit)."""
-    import torch
-    from conftest import tiny_params
-
-    from potlab.potential import Potential
-
-    torch.manual_seed(0)
-    pot = Potential("schnet", tiny_params("schnet"), [29], e0={29: -1.0}).to(torch.float64)
-    return str(pot.save(tmp_path_factory.mktemp("model") / "cu.pt"))
-
-
-def test_resume_after_sigkill_continues_same_trajectory(tmp_path, schnet_file):
-    """Langevin NVT: identical positions need the positions, momenta, step and the
-    thermostat's RNG state back (NVE needs a subset of these)."""
-    ensemble, steps = "nvt", 200
-    ref, killed = tmp_path / "ref", tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "POTLAB_QUIET": "1"}
-    cmd = [sys.executable, "-c", _CHILD, str(killed), ensemble, str(steps), schnet_file]
-    proc = subprocess.Popen(cmd, env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline and not (killed / "checkpoint.pkl").exists():
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    part = ase.io.read(killed / "trajectory.traj", ":")
-    assert 0 < part[-1].info["step"] < steps, "the kill should land mid-run"
-    subprocess.run(cmd, env=env, check=True)  # resume
-    import potlab  # the uninterrupted reference, in this process
-
-    p = parse_protocol({"ensemble": ensemble, "thermostat": "langevin", "steps": steps, "timestep_fs": 2.0,
-                            "interval": 2, "block": 3, "temperatures_K": [500.0], "monitors": {"enabled": False}})
-    run_md(bulk("Cu", "fcc", a=3.61, cubic=True), potlab.load(schnet_file).calculator(), p, ref)
-    a = ase.io.read(killed / "trajectory.traj", ":")
-    b = ase.io.read(ref / "trajectory.traj", ":")
-    assert [f.info["step"] for f in a] == [f.info["step"] for f in b] == list(range(0, steps + 1, 2))
-    for fa, fb in zip(a, b):
-        np.testing.assert_array_equal(fa.positions, fb.positions)
-    steps_logged = read_log(killed / "md_log.csv")["step"]
-    assert list(steps_logged) == list(range(0, steps + 1, 2))
-    assert len(ase.io.read(killed / "trajectory.extxyz", ":")) == len(b)
+# Kill and resume (deterministic, every engine): tests/test_md_engines.py

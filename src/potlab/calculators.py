@@ -35,10 +35,15 @@ def _check_kwargs(what: str, factory, kwargs: dict[str, Any]) -> None:
         sig = inspect.signature(factory)
     except (TypeError, ValueError):
         return
-    params = sig.parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return
+    params = list(sig.parameters.values())
     known = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        defaults = getattr(factory, "default_parameters", None)
+        if not (isinstance(factory, type) and issubclass(factory, Calculator) and defaults):
+            return  # **kwargs and nothing that lists them: let the call decide
+        # an ASE calculator passes **kwargs to Calculator.set: its parameters are these
+        base = inspect.signature(Calculator.__init__).parameters
+        known |= set(defaults) | {k for k in base if k not in ("self", "kwargs")}
     unknown = sorted(set(kwargs) - known)
     if unknown:
         raise InputError(f"{what}: unknown keyword argument(s) {', '.join(map(repr, unknown))} "
