@@ -22,7 +22,16 @@ def canonical_pairs(points: np.ndarray, box: np.ndarray, periodic: np.ndarray, c
     nl = NeighborList(cutoff=float(cutoff), full_list=True)
     i, j, S = nl.compute(points=points, box=box, periodic=periodic.tolist(), quantities="ijS")
     i, j, S = i.astype(np.int64), j.astype(np.int64), S.astype(np.int64).reshape(-1, 3)
-    order = np.lexsort((S[:, 2], S[:, 1], S[:, 0], j, i))
+    if len(i) == 0:
+        return i, j, S
+    m = int(np.abs(S).max())
+    w = 2 * m + 1
+    n = int(max(i.max(), j.max())) + 1
+    if float(n) * n * w**3 < 2**62:  # one int64 key: one argsort instead of a 5-key lexsort
+        key = ((i * n + j) * w + (S[:, 0] + m)) * w + (S[:, 1] + m)
+        order = np.argsort(key * w + (S[:, 2] + m))
+    else:
+        order = np.lexsort((S[:, 2], S[:, 1], S[:, 0], j, i))
     return i[order], j[order], S[order]
 
 

@@ -1,6 +1,11 @@
-"""Molecular dynamics with any ASE calculator: ensembles, protocols (ramps, temperatures,
-repeats), steered MD, block-flushed trajectories, stability monitors and a LAMMPS bridge."""
+"""Molecular dynamics: one run loop (:mod:`potlab.md.loop`) over engines (ASE dynamics with
+any calculator, LAMMPS ``fix external``, batched replicas of a potlab potential), protocols
+(ramps, temperatures, repeats), steered MD, block-flushed trajectories, checkpoints checked
+on resume, stability monitors and committee uncertainty."""
 
+from potlab.md.batched import run_batched
+from potlab.md.ensembles import CheckpointError
+from potlab.md.loop import Replica
 from potlab.md.monitors import (
     BondMonitor,
     DensityMonitor,
@@ -14,11 +19,12 @@ from potlab.md.monitors import (
     default_monitors,
 )
 from potlab.md.protocol import MDProtocol, ProtocolError, load_protocol, parse_protocol
-from potlab.md.runner import MDResult, run_md, run_protocol
+from potlab.md.runner import MDResult, protocol_replicas, run_md, run_protocol
 from potlab.md.steered import SteeredSpring, activation_energy
 
 __all__ = [
     "BondMonitor",
+    "CheckpointError",
     "DensityMonitor",
     "FiniteMonitor",
     "FusionMonitor",
@@ -27,6 +33,7 @@ __all__ = [
     "Monitor",
     "ProtocolError",
     "RDFMonitor",
+    "Replica",
     "StabilityResult",
     "SteeredSpring",
     "TemperatureMonitor",
@@ -35,6 +42,8 @@ __all__ = [
     "default_monitors",
     "load_protocol",
     "parse_protocol",
+    "protocol_replicas",
+    "run_batched",
     "run_md",
     "run_protocol",
 ]
