@@ -228,8 +228,24 @@ def calculator_fingerprint(calc) -> dict[str, Any]:
                    dtype=str(getattr(module, "dtype", "")), weights=module_fingerprint(module))
     else:
         params = getattr(base, "parameters", {}) or {}
-        out["parameters"] = json.loads(json.dumps(dict(params), sort_keys=True, default=repr))
+        out["parameters"] = {str(k): _plain(v) for k, v in sorted(dict(params).items())}
     return out
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able data as itself; any other object by its type name (a model object's repr
+    holds its memory address, which differs between runs)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray) and value.size <= 64:
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
 def _ramp_target(protocol: MDProtocol, step: int, target_K: float) -> float:
@@ -323,6 +339,13 @@ class RunLoop:
         run.uq_log = CSVLog(out / "uq_log.csv", UQ_COLUMNS) if p.uncertainty else None
         run.monitors = build_monitors(p.monitors, T) if rep.monitors is None else list(rep.monitors)
         if ckpt is None:
+            # nothing to resume: frames or rows written before the first checkpoint (a kill
+            # between the two) would otherwise be appended to
+            for name in _OUTPUTS:
+                if name != SAVED_PROTOCOL:
+                    (out / name).unlink(missing_ok=True)
+            for f in out.glob("lammps_*.restart"):
+                f.unlink()
             t0 = p.initial_temperature_K
             if t0 is None:
                 t0 = p.ramp.start_K if p.ramp else T
