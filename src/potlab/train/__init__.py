@@ -2,7 +2,7 @@
 
 from potlab.train.committee import CommitteeResult, train_committee
 from potlab.train.config import ConfigError, TrainConfig, load_config, parse_config
-from potlab.train.trainer import Trainer, TrainResult, train
+from potlab.train.trainer import Trainer, TrainingDiverged, TrainResult, train
 
 __all__ = [
     "CommitteeResult",
@@ -10,6 +10,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "Trainer",
+    "TrainingDiverged",
     "load_config",
     "parse_config",
     "train",

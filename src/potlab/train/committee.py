@@ -92,8 +92,10 @@ def train_committee(cfg: TrainConfig) -> CommitteeResult:
     from potlab.potential import Committee
 
     c = cfg.committee
+    from potlab.train.trainer import prepare_run_directory
+
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_run_directory(out)
     if cfg.data.valid and c.split != "fresh":
         log.info("data.valid is given: every member validates on it; committee.split is moot")
     # splits index the frames as read; each member leaves the outliers it drops out of them

@@ -34,6 +34,24 @@ from potlab.train.prepared import Prepared, prepare, read_labelled, read_trainin
 log = logging.getLogger("potlab.train")
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: the budget clocks of ``training.budget_clock``, seconds (tests swap in fake clocks)
+CLOCKS = {"wall": time.monotonic, "cpu": time.process_time}
+
+
+class TrainingDiverged(ConfigError):
+    """The training loss became NaN or inf (too high a learning rate, or bad labels)."""
+
+
+def prepare_run_directory(out: Path) -> None:
+    """Create ``out`` and check it takes files; a ConfigError naming it when it cannot."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".potlab-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"out: cannot write the run directory {out}: "
+                          f"{err.strerror or err}") from None
 
 
 @dataclass
@@ -202,7 +220,7 @@ class Trainer:
     # ---- the loop ------------------------------------------------------------------
     def run(self) -> TrainResult:
         cfg, t = self.cfg, self.cfg.training
-        self.out.mkdir(parents=True, exist_ok=True)
+        prepare_run_directory(self.out)
         self._check_resume_config()
         if t.threads:
             torch.set_num_threads(t.threads)
@@ -230,7 +248,7 @@ class Trainer:
 
         n_train = len(self.train_data.graphs)
         bs = t.batch_size
-        clock = time.process_time if t.budget_clock == "cpu" else time.monotonic
+        clock = CLOCKS[t.budget_clock]
         t0 = clock()
         elapsed0 = state["elapsed"]
 
@@ -260,7 +278,11 @@ class Trainer:
                 out = self.potential(g, forces=True, stress=use_stress, training=True)
                 loss, _ = weighted_loss(out, ref, **self._loss_kwargs())
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite training loss at epoch {epoch}, step {state['step']}")
+                    raise TrainingDiverged(
+                        f"{self.out}: training diverged: the loss is {float(loss)} at epoch "
+                        f"{epoch}, step {state['step']} (lr {self.opt.param_groups[0]['lr']:g}); "
+                        f"lower training.lr or set training.clip_grad. Epochs finished before "
+                        f"stay in {self.ckpt_path.parent} and model.pt")
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if t.clip_grad:
