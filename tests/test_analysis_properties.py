@@ -17,8 +17,9 @@ from potlab.analysis.molecular_diffusion import com_diffusion, find_molecules
 from potlab.analysis.paths import occupancy, overlap, write_cube
 from potlab.analysis.quality import MemberRuns, quality_score
 from potlab.analysis.trajectory_errors import errors_along_trajectory
-from potlab.analysis.trajio import MD_LOG_COLUMNS, trajectory_arrays
+from potlab.analysis.trajio import trajectory_arrays
 from potlab.data.errors import DataError
+from potlab.md.trajectory import LOG_COLUMNS as MD_LOG_COLUMNS
 
 
 def write_log(path, t_ps, etot, density=None, wall=None):

@@ -21,6 +21,7 @@ import numpy as np
 from ase import Atoms
 
 from potlab.data.errors import DataError
+from potlab.md.trajectory import LOG_COLUMNS
 
 
 @dataclass
@@ -158,37 +159,51 @@ def read_pymatgen_json(path: str | os.PathLike[str]) -> Trajectory:
         d = json.loads(p.read_text())
     except (OSError, ValueError) as exc:
         raise DataError(p, f"cannot read JSON: {exc}") from exc
+    if not isinstance(d, dict):
+        raise DataError(p, "not a pymatgen DiffusionAnalyzer JSON (expected an object)")
     for key in ("structure", "displacements", "time_step", "step_skip"):
         if key not in d:
             raise DataError(p, "not a pymatgen DiffusionAnalyzer JSON", field=key)
-    st = d["structure"]
-    sites = st.get("sites", [])
-    symbols = []
-    for i, site in enumerate(sites):
-        try:
-            symbols.append(site["species"][0]["element"])
-        except (KeyError, IndexError) as exc:
-            raise DataError(p, f"site {i} has no element", field="structure.sites") from exc
-    x0 = np.array([s["xyz"] for s in sites], dtype=float)
-    disp = np.asarray(d["displacements"], dtype=float)
-    if disp.ndim != 3 or disp.shape[0] != len(sites) or disp.shape[2] != 3:
-        raise DataError(p, f"shape {disp.shape}, expected [{len(sites)}, frames, 3]",
-                        field="displacements")
-    pos = x0[None, :, :] + disp.transpose(1, 0, 2)
-    lattices = d.get("lattices")
-    cell0 = np.asarray(st["lattice"]["matrix"], dtype=float)
-    if lattices is not None and np.asarray(lattices).shape[0] == pos.shape[0]:
-        cells = np.asarray(lattices, dtype=float)
-    else:
-        cells = np.broadcast_to(cell0, (pos.shape[0], 3, 3)).copy()
+    try:
+        sites = d["structure"]["sites"]
+        symbols = [str(site["species"][0]["element"]) for site in sites]
+        x0 = np.array([s["xyz"] for s in sites], dtype=float)
+        disp = np.asarray(d["displacements"], dtype=float)
+        cell0 = np.asarray(d["structure"]["lattice"]["matrix"], dtype=float)
+        lattices = d.get("lattices")
+        lattices = None if lattices is None else np.asarray(lattices, dtype=float)
+        dt = float(d["time_step"]) * float(d["step_skip"])
+        temperature = float(d["temperature"]) if d.get("temperature") is not None else None
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise DataError(p, f"not a pymatgen DiffusionAnalyzer JSON: {type(exc).__name__}: "
+                        f"{exc}", field="structure") from None
     from ase.data import atomic_masses, atomic_numbers
 
+    unknown = [s for s in symbols if s not in atomic_numbers]
+    if unknown:
+        raise DataError(p, f"unknown element {unknown[0]!r}", field="structure.sites")
+    if x0.shape != (len(sites), 3) or not np.isfinite(x0).all():
+        raise DataError(p, f"site coordinates must be finite [{len(sites)}, 3], got shape "
+                        f"{x0.shape}", field="structure.sites")
+    if disp.ndim != 3 or disp.shape[0] != len(sites) or disp.shape[2] != 3 or disp.shape[1] < 1:
+        raise DataError(p, f"shape {disp.shape}, expected [{len(sites)}, frames, 3]",
+                        field="displacements")
+    if not np.isfinite(disp).all():
+        raise DataError(p, "contains NaN or inf", field="displacements")
+    if cell0.shape != (3, 3) or not np.isfinite(cell0).all():
+        raise DataError(p, f"lattice matrix must be finite 3x3, got shape {cell0.shape}",
+                        field="structure.lattice")
+    if not (np.isfinite(dt) and dt > 0):
+        raise DataError(p, f"time_step * step_skip must be positive, got {dt}", field="time_step")
+    pos = x0[None, :, :] + disp.transpose(1, 0, 2)
+    if lattices is not None and lattices.shape == (pos.shape[0], 3, 3) and np.isfinite(lattices).all():
+        cells = lattices
+    else:
+        cells = np.broadcast_to(cell0, (pos.shape[0], 3, 3)).copy()
     masses = np.array([atomic_masses[atomic_numbers[s]] for s in symbols])
-    dt = float(d["time_step"]) * float(d["step_skip"])
     return Trajectory(positions=pos, cells=cells, pbc=np.ones(3, dtype=bool), symbols=symbols,
                       masses=masses, times_fs=np.arange(pos.shape[0]) * dt, unwrapped=True,
-                      temperature_K=float(d["temperature"]) if "temperature" in d else None,
-                      source=str(p), info={"specie": d.get("specie")})
+                      temperature_K=temperature, source=str(p), info={"specie": d.get("specie")})
 
 
 def frames_from_trajectory(traj: Trajectory) -> list[Atoms]:
@@ -202,8 +217,37 @@ def frames_from_trajectory(traj: Trajectory) -> list[Atoms]:
     return frames
 
 
-MD_LOG_COLUMNS = ("step", "time_ps", "temperature_K", "epot_eV", "ekin_eV", "etot_eV",
-                  "pressure_GPa", "volume_A3", "density_g_cm3")
+#: the columns potlab.md writes to md_log.csv (one definition, in potlab.md.trajectory)
+MD_LOG_COLUMNS = LOG_COLUMNS
+
+
+def _read_csv_columns(p: Path, required: tuple[str, ...]) -> dict[str, list[float]]:
+    import csv
+
+    with p.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        names = [n.strip() for n in (reader.fieldnames or [])]
+        for col in required:
+            if col not in names:
+                raise DataError(p, f"missing column (have {names})", field=col)
+        cols: dict[str, list[float]] = {n: [] for n in names}
+        for row_no, row in enumerate(reader):
+            for key, val in row.items():
+                key = key.strip() if key else key
+                if key not in cols:
+                    continue
+                if isinstance(val, list):  # more values than columns
+                    raise DataError(p, f"{len(val)} values more than the header has columns",
+                                    frame=row_no)
+                try:
+                    cols[key].append(float(val) if val not in ("", None) else np.nan)
+                except ValueError as exc:
+                    raise DataError(p, f"not a number: {val!r}", frame=row_no,
+                                    field=key) from exc
+    lengths = {len(v) for v in cols.values()}
+    if len(lengths) > 1:
+        raise DataError(p, "rows of unequal length")
+    return cols
 
 
 def read_md_log(path: str | os.PathLike[str],
@@ -219,23 +263,10 @@ def read_md_log(path: str | os.PathLike[str],
     p = Path(path)
     if not p.exists():
         raise DataError(p, "no such file")
-    with p.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        names = [n.strip() for n in (reader.fieldnames or [])]
-        for col in required:
-            if col not in names:
-                raise DataError(p, f"missing column (have {names})", field=col)
-        cols: dict[str, list[float]] = {n: [] for n in names}
-        for row_no, row in enumerate(reader):
-            for key, val in row.items():
-                key = key.strip() if key else key
-                if key not in cols:
-                    continue
-                try:
-                    cols[key].append(float(val) if val not in ("", None) else np.nan)
-                except ValueError as exc:
-                    raise DataError(p, f"not a number: {val!r}", frame=row_no,
-                                    field=key) from exc
+    try:
+        cols = _read_csv_columns(p, required)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise DataError(p, f"not a CSV log: {exc}") from None
     out = {k: np.asarray(v, dtype=float) for k, v in cols.items()}
     for col in required:
         if out[col].size == 0:

@@ -70,8 +70,8 @@ class Split:
         path = Path(path)
         try:
             d = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise DataError(path, f"not valid JSON: {err}") from err
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise DataError(path, f"not valid JSON: {err}") from None
         if not isinstance(d, dict):
             raise DataError(path, "expected a JSON object with 'train' and 'valid'")
         for key in ("train", "valid"):

@@ -68,14 +68,18 @@ def read_ase_db(
             raise DataError(
                 path, f"could not build a structure from row id {row.id}: {err}", frame=i
             ) from err
-        results = {
-            name: row.get(name)
-            for name in ("energy", "free_energy", "forces", "stress")
-            if row.get(name) is not None
-        }
-        # row.data wins over key-value pairs, which win over calculator results.
-        kvp = dict(row.key_value_pairs)
-        store = {**kvp, **dict(getattr(row, "data", None) or {})}
+        try:
+            results = {
+                name: row.get(name)
+                for name in ("energy", "free_energy", "forces", "stress")
+                if row.get(name) is not None
+            }
+            # row.data wins over key-value pairs, which win over calculator results.
+            kvp = dict(row.key_value_pairs)
+            store = {**kvp, **dict(getattr(row, "data", None) or {})}
+        except Exception as err:  # noqa: BLE001 - a damaged row: ASE raises many types
+            raise DataError(path, f"damaged row id {row.id}: {type(err).__name__}: {err}",
+                            frame=i) from None
 
         frames.append(
             _label(

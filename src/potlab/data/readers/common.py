@@ -69,7 +69,7 @@ def _select(n: int, index: Index, path: Path) -> list[int]:
 
 def _as_voigt(stress: Any, path: Path, frame: int, field: str) -> np.ndarray:
     """Stress given as 6 (Voigt xx yy zz yz xz xy), 9 or 3x3 components -> shape (6,)."""
-    s = np.asarray(stress, dtype=float)
+    s = _as_float_array(stress, path, frame, field, None)
     if s.size == 6:
         return s.reshape(6).copy()
     if s.size == 9:

@@ -63,8 +63,17 @@ def read_md17_npz(
             )
         return None
 
-    numbers = np.asarray(find("numbers", True)).reshape(-1).astype(int)
-    positions = np.asarray(find("positions", True), dtype=float)
+    def as_array(role: str, value, dtype) -> np.ndarray:
+        try:
+            return np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError) as err:
+            raise DataError(path, f"not numbers: {err}", field=_NPZ_KEYS[role][0]) from None
+
+    numbers = as_array("numbers", find("numbers", True), float).reshape(-1)
+    if numbers.size and not np.all(numbers == np.round(numbers)):
+        raise DataError(path, "atomic numbers must be integers", field="nuclear_charges")
+    numbers = numbers.astype(int)
+    positions = as_array("positions", find("positions", True), float)
     energies = find("energies", require_energy)
     forces = find("forces", require_forces)
     if positions.ndim == 2:
@@ -77,14 +86,15 @@ def read_md17_npz(
         )
     m = positions.shape[0]
     if energies is not None:
-        energies = np.asarray(energies, dtype=float).reshape(-1) * KCAL_PER_MOL
+        energies = as_array("energies", energies, float).reshape(-1) * KCAL_PER_MOL
         if energies.shape != (m,):
             raise DataError(path, f"{energies.size} energies for {m} frames", field="energies")
     if forces is not None:
-        forces = np.asarray(forces, dtype=float) * KCAL_PER_MOL
-        if forces.shape[:1] != (m,):
+        forces = as_array("forces", forces, float) * KCAL_PER_MOL
+        if forces.shape != positions.shape:
             raise DataError(
-                path, f"forces for {forces.shape[0]} frames, coordinates for {m}", field="forces"
+                path, f"forces of shape {forces.shape}, coordinates {positions.shape}",
+                field="forces",
             )
 
     frames = []

@@ -45,48 +45,60 @@ def read_spice_hdf5(
 
     path = Path(path)
     _check_exists(path)
-    frames: list[Atoms] = []
     try:
         handle = h5py.File(path, "r")
     except Exception as err:
         raise DataError(path, f"could not open as HDF5: {err}") from err
-    with handle:
-        # Count conformations first, so the index selects without reading every array.
-        groups = [name for name in handle if isinstance(handle[name], h5py.Group)]
-        starts: list[int] = []
-        total = 0
-        for name in groups:
-            if "conformations" not in handle[name]:
-                raise DataError(
-                    path, "missing dataset", frame=total, field="conformations", group=name
-                )
-            starts.append(total)
-            total += int(handle[name]["conformations"].shape[0])
-        wanted = _select(total, index, path)
-        by_group: dict[int, list[int]] = {}
-        for frame in wanted:
-            g = int(np.searchsorted(starts, frame, side="right")) - 1
-            by_group.setdefault(g, []).append(frame)
-        selected: dict[int, Atoms] = {}
-        for g, frame_ids in by_group.items():
-            name = groups[g]
-            for frame, atoms in zip(
-                frame_ids,
-                _read_spice_group(
-                    handle[name],
-                    name,
-                    starts[g],
-                    frame_ids,
-                    path,
-                    require_energy,
-                    require_forces,
-                    subset_key,
-                ),
-                strict=True,
-            ):
-                selected[frame] = atoms
-        frames = [selected[frame] for frame in wanted]
+    try:
+        with handle:
+            frames = _read_all(handle, path, index, require_energy, require_forces, subset_key)
+    except DataError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError) as err:
+        # a damaged file or an unexpected layout (h5py raises these for both)
+        raise DataError(path, f"unexpected HDF5 content: {type(err).__name__}: {err}") from None
     return _finish(frames, path, require_energy, require_forces)
+
+
+def _read_all(handle, path: Path, index: Index, require_energy: bool, require_forces: bool,
+              subset_key: str) -> list[Atoms]:
+    import h5py
+
+    # Count conformations first, so the index selects without reading every array.
+    groups = [name for name in handle if isinstance(handle[name], h5py.Group)]
+    starts: list[int] = []
+    total = 0
+    for name in groups:
+        if "conformations" not in handle[name]:
+            raise DataError(
+                path, "missing dataset", frame=total, field="conformations", group=name
+            )
+        starts.append(total)
+        total += int(handle[name]["conformations"].shape[0])
+    wanted = _select(total, index, path)
+    by_group: dict[int, list[int]] = {}
+    for frame in wanted:
+        g = int(np.searchsorted(starts, frame, side="right")) - 1
+        by_group.setdefault(g, []).append(frame)
+    selected: dict[int, Atoms] = {}
+    for g, frame_ids in by_group.items():
+        name = groups[g]
+        for frame, atoms in zip(
+            frame_ids,
+            _read_spice_group(
+                handle[name],
+                name,
+                starts[g],
+                frame_ids,
+                path,
+                require_energy,
+                require_forces,
+                subset_key,
+            ),
+            strict=True,
+        ):
+            selected[frame] = atoms
+    return [selected[frame] for frame in wanted]
 
 
 def _read_spice_group(
@@ -110,8 +122,8 @@ def _read_spice_group(
     positions = dataset("conformations", True).astype(float) * units.Bohr
     energies = dataset("dft_total_energy", require_energy)
     gradients = dataset("dft_total_gradient", require_forces)
-    m = positions.shape[0]
-    if positions.shape[1:] != (len(numbers), 3):
+    m = positions.shape[0] if positions.ndim else 0
+    if positions.ndim != 3 or positions.shape[1:] != (len(numbers), 3):
         raise DataError(
             path,
             f"shape {positions.shape} does not match (n_conformations, {len(numbers)}, 3)",
