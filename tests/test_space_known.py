@@ -126,3 +126,24 @@ def test_label_order_3_with_the_binary_snapshot_says_so(capsys, tmp_path):
     (tmp_path / "ternary.txt").write_text("Li3PS4\nLiCoO2\n")
     assert main(["label", "--order", "3", "--known", str(tmp_path / "ternary.txt"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["known"] == 2
+
+
+def test_a_missing_optional_package_names_the_extra(monkeypatch, capsys):
+    """Without SMACT (``pip install potlab`` alone) the space tools say which extra to
+    install; the command line turns any missing optional package into that one line."""
+    import sys
+
+    from potlab.cli import main as potlab_main
+    from potlab.errors import MissingExtra
+    from potlab.space.species import load_species
+
+    monkeypatch.setitem(sys.modules, "smact", None)  # import smact now fails
+    with pytest.raises(MissingExtra, match=r"pip install 'potlab\[space\]'"):
+        load_species.__wrapped__("smact14")
+
+    def needs_pandas(args):
+        raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
+
+    monkeypatch.setattr("potlab.cli._cmd_models", needs_pandas)
+    assert potlab_main(["models"]) == 2
+    assert "pip install 'potlab[space]'" in capsys.readouterr().err

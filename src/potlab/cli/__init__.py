@@ -230,6 +230,20 @@ def input_error_message(err: BaseException) -> str | None:
         return str(err)
     if isinstance(err, ValueError) and _raised_in_cli(err):
         return str(err)
+    if isinstance(err, ModuleNotFoundError) and (extra := _extra_of(err.name)):
+        return (f"this command needs the package {err.name!r}, which is not installed: "
+                f"pip install 'potlab[{extra}]' (or 'potlab[all]')")
+    return None
+
+
+def _extra_of(module: str | None) -> str | None:
+    """The potlab extra (``md``, ``space``, ``reference``) that installs ``module``."""
+    from potlab.errors import EXTRAS
+
+    top = (module or "").split(".")[0].lower()
+    for extra, packages in EXTRAS.items():
+        if top in {p.lower() for p in packages}:
+            return extra
     return None
 
 

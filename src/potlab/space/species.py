@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from potlab.errors import InputError
+from potlab.errors import InputError, require_extra
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,10 @@ def load_species(
 
     Raises:
         SpaceError: unknown set name and no such file.
+        MissingExtra: SMACT is not installed (``pip install 'potlab[space]'``).
     """
-    from smact import Element, ordered_elements
+    smact = require_extra("smact", "space", "potlab.space (chemical space)")
+    Element, ordered_elements = smact.Element, smact.ordered_elements
 
     symbols = list(ordered_elements(1, max_atomic_number))
     states = _load_states(symbols, oxidation_states)
