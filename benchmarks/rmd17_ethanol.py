@@ -69,7 +69,7 @@ def train_one(name: str, minutes: float, out: Path, threads: int) -> None:
 
 def evaluate_one(name: str, out: Path) -> dict:
     import potlab
-    from potlab.analysis.errors import evaluate
+    from potlab.analysis.parity import evaluate
     from potlab.data import read_frames
     from potlab.report.plots import parity_plot, training_curve
 

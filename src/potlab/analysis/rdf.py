@@ -74,9 +74,9 @@ def _as_frames(frames) -> list[Atoms]:
     if isinstance(frames, Atoms):
         return [frames]
     if isinstance(frames, (str, os.PathLike)):
-        from potlab.analysis.trajio import read_frames
+        from potlab.analysis.trajio import read_trajectory_frames
 
-        return read_frames(frames)
+        return read_trajectory_frames(frames)
     return list(frames)
 
 

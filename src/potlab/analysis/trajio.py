@@ -2,7 +2,9 @@
 
 Two views of the same data:
 
-* :func:`read_frames` gives a list of ``ase.Atoms`` (what RDF, density and paths take);
+* :func:`read_trajectory_frames` gives a list of ``ase.Atoms`` as stored, unvalidated
+  (what RDF, density and paths take; :func:`potlab.data.read_frames` is the other
+  contract: labelled, validated training frames);
 * :func:`read_trajectory` / :func:`trajectory_arrays` give a :class:`Trajectory` of numpy
   arrays (what MSD and diffusion take; 25,000 frames stay cheap).
 
@@ -85,7 +87,8 @@ class Trajectory:
         return float(dt.mean())
 
 
-def read_frames(path: str | os.PathLike[str], index: str | int | slice = ":") -> list[Atoms]:
+def read_trajectory_frames(path: str | os.PathLike[str], index: str | int | slice = ":"
+                           ) -> list[Atoms]:
     """All frames of an extxyz, ASE .traj (or any ASE-readable) file or a pymatgen
     DiffusionAnalyzer JSON (unwrapped positions, ``info["time_fs"]`` set)."""
     p = Path(path)
@@ -105,12 +108,16 @@ def read_frames(path: str | os.PathLike[str], index: str | int | slice = ":") ->
     return frames
 
 
+#: deprecated name of :func:`read_trajectory_frames` (kept while callers move)
+read_frames = read_trajectory_frames
+
+
 def read_trajectory(path: str | os.PathLike[str], timestep_fs: float | None = None) -> Trajectory:
     """A trajectory file as arrays (see :func:`trajectory_arrays` for the time rule)."""
     p = Path(path)
     if p.suffix.lower() == ".json" and p.exists():
         return read_pymatgen_json(p)
-    traj = trajectory_arrays(read_frames(p), timestep_fs=timestep_fs)
+    traj = trajectory_arrays(read_trajectory_frames(p), timestep_fs=timestep_fs)
     traj.source = str(p)
     return traj
 

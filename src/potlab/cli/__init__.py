@@ -39,7 +39,7 @@ def _cmd_train(args) -> int:
 
 def _cmd_eval(args) -> int:
     import potlab
-    from potlab.analysis.errors import evaluate
+    from potlab.analysis.parity import evaluate
     from potlab.data import read_frames
     from potlab.report.plots import parity_plot
 

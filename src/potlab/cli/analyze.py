@@ -20,15 +20,15 @@ from potlab.errors import InputError
 
 def _rdf(args) -> int:
     from potlab.analysis.rdf import rdf, rdf_error
-    from potlab.analysis.trajio import read_frames
+    from potlab.analysis.trajio import read_trajectory_frames
 
-    res = rdf(read_frames(args.traj)[args.skip:], rmax=args.rmax, bins=args.bins, pair=args.pair)
+    res = rdf(read_trajectory_frames(args.traj)[args.skip:], rmax=args.rmax, bins=args.bins, pair=args.pair)
     out = res.as_dict()
     lines = [(f"g(r) of {args.traj} ({args.pair or 'total'}, {res.n_frames} frames): "
              f"first peak at {res.r[int(np.argmax(res.g))]:.3f} A, g = {res.g.max():.3f}")]
     ref = None
     if args.reference:
-        ref = rdf(read_frames(args.reference)[args.skip:], rmax=args.rmax, bins=args.bins,
+        ref = rdf(read_trajectory_frames(args.reference)[args.skip:], rmax=args.rmax, bins=args.bins,
                   pair=args.pair)
         err = rdf_error(res.r, res.g, ref.g)
         out["reference"] = str(args.reference)
@@ -127,10 +127,10 @@ def _arrhenius(args) -> int:
 
 
 def _stability(args) -> int:
-    from potlab.analysis.trajio import read_frames
+    from potlab.analysis.trajio import read_trajectory_frames
     from potlab.md import monitors as md_monitors
 
-    ref = read_frames(args.reference) if args.reference else None
+    ref = read_trajectory_frames(args.reference) if args.reference else None
     mons = md_monitors.default_monitors(target_K=args.temperature)
     if args.density_range is not None:  # e.g. a solid: the liquid window [0.2, 2.0] is wrong
         rng = args.density_range
@@ -143,7 +143,7 @@ def _stability(args) -> int:
             mons.append(md_monitors.DensityMonitor(*rng))
     runs = []
     for path in args.traj:
-        res = md_monitors.check_trajectory(read_frames(path), timestep_fs=args.timestep,
+        res = md_monitors.check_trajectory(read_trajectory_frames(path), timestep_fs=args.timestep,
                                            monitors=[_fresh(m) for m in mons],
                                            reference_frames=ref)
         runs.append({"trajectory": str(path), "t_stab_ps": res.t_stab_ps, "reason": res.reason,
@@ -191,9 +191,9 @@ def _density(args) -> int:
     def load(path):
         if str(path).endswith(".csv"):
             return densities_from_log(path, skip_ps=args.skip_ps)
-        from potlab.analysis.trajio import read_frames
+        from potlab.analysis.trajio import read_trajectory_frames
 
-        return densities_from_frames(read_frames(path))
+        return densities_from_frames(read_trajectory_frames(path))
 
     rho = load(args.source)
     out = {"source": str(args.source), "mean_g_cm3": float(rho.mean()),
@@ -216,9 +216,9 @@ def _density(args) -> int:
 
 def _paths(args) -> int:
     from potlab.analysis.paths import occupancy, overlap, write_cube
-    from potlab.analysis.trajio import read_frames
+    from potlab.analysis.trajio import read_trajectory_frames
 
-    occ = occupancy(read_frames(args.traj)[args.skip:], args.species, spacing=args.spacing,
+    occ = occupancy(read_trajectory_frames(args.traj)[args.skip:], args.species, spacing=args.spacing,
                     smooth=args.smooth)
     out = {"trajectory": str(args.traj), "species": args.species,
            "grid": list(occ.density.shape), "n_frames": occ.n_frames,
@@ -230,7 +230,7 @@ def _paths(args) -> int:
         out["cube"] = str(args.cube)
         lines.append(f"cube: {args.cube}")
     if args.compare:
-        other = occupancy(read_frames(args.compare)[args.skip:], args.species,
+        other = occupancy(read_trajectory_frames(args.compare)[args.skip:], args.species,
                           shape=occ.density.shape, smooth=args.smooth)
         out["overlap"] = overlap(occ, other)
         lines.append(f"overlap (Bhattacharyya) with {args.compare}: {out['overlap']:.4f}")

@@ -88,7 +88,7 @@ def _train_member(job: tuple[dict, str]) -> str:
 def train_committee(cfg: TrainConfig) -> CommitteeResult:
     """Train (or resume) every member, score them, write ``committee.pt``/``.json``."""
     import potlab
-    from potlab.analysis.errors import evaluate
+    from potlab.analysis.parity import evaluate
     from potlab.potential import Committee
 
     c = cfg.committee

@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from potlab import data as pdata
-from potlab.analysis.errors import parity_metrics
+from potlab.analysis.parity import parity_metrics
 from potlab.potential import Potential, load, predict_graphs
 from potlab.progress import progress
 from potlab.train.checkpoint import load_training_checkpoint, save_atomic, write_text_atomic
