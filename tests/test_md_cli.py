@@ -110,3 +110,22 @@ def test_cli_batched_engine_and_rerun_check(tmp_path, capsys):
     _one_line_error(_md([*args[:-2], "--timestep", "0.5", "--out", str(out)], capsys), "timestep_fs",
                     "--restart")
     assert _md([*args[:-2], "--timestep", "0.5", "--restart", "--out", str(out)], capsys).returncode == 0
+
+
+def test_one_calculator_resolution_for_every_command(tmp_path):
+    import pytest
+
+    from potlab.calculators import resolve_calculator
+    from potlab.errors import InputError
+
+    calc = resolve_calculator("gfn1-xtb", {"accuracy": 2.0}, atoms=bulk("Cu", "fcc", a=3.61))
+    assert type(calc).__name__ == "TBLite"
+    with pytest.raises(InputError, match="'bogus'"):
+        resolve_calculator("chgnet", {"bogus": 1})  # refused before any weights are loaded
+    with pytest.raises(InputError, match="no such potential file"):
+        resolve_calculator(str(tmp_path / "missing.pt"))
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(InputError, match="text.pt"):
+        resolve_calculator(str(tmp_path / "text.pt"))
+    with pytest.raises(InputError, match="dtype"):
+        resolve_calculator("ase.calculators.emt:EMT", dtype="float32")

@@ -89,14 +89,14 @@ class ASEEngine(Engine):
                     r.steer_rows.append({"step": step + 1, "time_ps": (step + 1) * dt / 1000,
                                          **spring.record(atoms)})
 
-    def frames(self, runs: list[Run]) -> list[Atoms]:
+    def frames(self, runs: list[Run], stress: bool = True) -> list[Atoms]:
         out = []
         for r in runs:
             atoms = r.data["atoms"]
             atoms.get_potential_energy()
             atoms.get_forces()
             calc = atoms.calc
-            if atoms.pbc.all() and "stress" in getattr(calc, "implemented_properties", ()):
+            if stress and atoms.pbc.all() and "stress" in getattr(calc, "implemented_properties", ()):
                 try:
                     atoms.get_stress()
                 except Exception as err:  # noqa: BLE001 - lists stress but cannot give it

@@ -195,7 +195,7 @@ class BatchedEngine(Engine):
             self.mom.add_(forces, alpha=0.5 * dt)
 
     # ---- reporting -----------------------------------------------------------------------
-    def frames(self, runs: list[Run]) -> list[Atoms]:
+    def frames(self, runs: list[Run], stress: bool = True) -> list[Atoms]:
         out = []
         for r in runs:
             d = r.data

@@ -307,7 +307,7 @@ class LammpsEngine(Engine):
             r.data["system"].command(f"run {n} pre {pre} post no")
             r.data["pre"] = False
 
-    def frames(self, runs: list[Run]) -> list[Atoms]:
+    def frames(self, runs: list[Run], stress: bool = True) -> list[Atoms]:
         for r in runs:
             if r.data["system"].bridge.forces is None:  # resumed and not advanced yet
                 r.data["system"].command("run 0 post no")

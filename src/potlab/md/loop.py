@@ -136,7 +136,8 @@ class Engine:
     def advance(self, runs: list[Run], n: int, phase: str, stress: bool) -> None:
         raise NotImplementedError
 
-    def frames(self, runs: list[Run]) -> list[Atoms]:
+    def frames(self, runs: list[Run], stress: bool = True) -> list[Atoms]:
+        """``stress=False``: the caller does not need the stress (no extra evaluation)."""
         raise NotImplementedError
 
     def rescale(self, run: Run, target_K: float) -> None:
@@ -498,7 +499,7 @@ class RunLoop:
 
         u = self.protocol.uncertainty
         com = self.committee
-        frames = [f for f in self.engine.frames(group)]
+        frames = self.engine.frames(group, stress=False)
         batch = build_graph(frames, com.cutoff, dtype=com.dtype).to(com.e0_table.device)
         with torch.enable_grad():
             out = com(batch, forces=True)
