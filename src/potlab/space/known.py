@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -44,54 +44,28 @@ _FORMULA_COLUMNS = (
     "composition",
     "pretty_formula",
 )
-_TOKEN = re.compile(r"([A-Z][a-z]?)|(\d+(?:\.\d*)?|\.\d+)|([\(\[])|([\)\]])|(\s+)|(.)")
 
 
 def parse_formula(formula: str) -> dict[str, float]:
-    """Element amounts of a formula: ``"Fe2O3"``, ``"Ca(OH)2"``, ``"NaN"`` (Na + N).
+    """Element amounts of a formula: ``"Fe2O3"``, ``"Ca(OH)2"``, ``"NaN"`` (Na + N), parsed
+    by pymatgen's ``Composition`` (SMACT depends on pymatgen). Symbols that are not elements
+    come back as they are, for the caller to name (``"NA"`` -> N and "A").
 
     Raises:
         SpaceError: empty formula, unbalanced brackets or a stray character.
     """
+    from pymatgen.core import Composition
+
     text = str(formula).strip()
     if not text:
         raise SpaceError("empty formula")
-    stack: list[dict[str, float]] = [{}]
-    last: dict[str, float] | str | None = None
-    for m in _TOKEN.finditer(text):
-        sym, num, opening, closing, space, other = m.groups()
-        if sym:
-            stack[-1][sym] = stack[-1].get(sym, 0.0) + 1.0
-            last = sym
-        elif num:
-            if last is None:
-                raise SpaceError(f"formula {formula!r}: number {num} follows nothing")
-            amount = float(num)
-            if isinstance(last, str):
-                stack[-1][last] += amount - 1.0
-            else:
-                for el in last:
-                    last[el] *= amount
-                for el, v in last.items():
-                    stack[-1][el] = stack[-1].get(el, 0.0) + v - v / amount
-            last = None
-        elif opening:
-            stack.append({})
-            last = None
-        elif closing:
-            if len(stack) == 1:
-                raise SpaceError(f"formula {formula!r}: unbalanced brackets")
-            group = stack.pop()
-            for el, v in group.items():
-                stack[-1][el] = stack[-1].get(el, 0.0) + v
-            last = group
-        elif space:
-            continue
-        else:
-            raise SpaceError(f"formula {formula!r}: unexpected character {other!r}")
-    if len(stack) != 1:
-        raise SpaceError(f"formula {formula!r}: unbalanced brackets")
-    amounts = {el: v for el, v in stack[0].items() if v != 0}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            amounts = Composition(text).get_el_amt_dict()
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SpaceError(f"formula {formula!r}: {exc}") from None
+    amounts = {el: v for el, v in amounts.items() if v != 0}
     if not amounts:
         raise SpaceError(f"formula {formula!r}: no elements")
     return amounts
