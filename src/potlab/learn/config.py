@@ -1,0 +1,320 @@
+"""The active-learning configuration: one YAML file validated by pydantic (an unknown key is
+an error naming it), with ``presets`` merged over it (``--preset quick``).
+
+Sections (units: fs, K, A, eV, kcal/mol where the name says so)::
+
+    name: hexane
+    structure: {smiles: CCCCCC}            # or {file: start.xyz} (relative to the YAML)
+    reference: {method: gfn2-xtb}          # what labels: potlab.reference.get_method
+    relax: {steps: 2000, temperature_K: 10, timestep_fs: 0.5}   # reference MD before pulling
+    initial_data: {md: {temperature_K: 500, steps: 4000, every: 2}}  # or {file: data.xyz}
+    reference_run: {enabled: true, label_every: 10}  # the explorer's protocol with the reference
+    train: {model: ..., training: ..., committee: {size: 3, split: inherited}}  # potlab train
+    explore: {kind: steered, protocol: {...}}        # a potlab.md protocol
+    score: {measure: energy_std}
+    select: {threshold: {kind: calibrated, first_steps: 1000, n_sigma: 3}, ...}
+    augment: {copies: 2, amplitude_A: 0.05}
+    convergence: {tolerance_kcal_mol: 1.0, consecutive: 3, max_iterations: 10, ...}
+    presets: {quick: {...partial config...}}
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from potlab.errors import InputError
+from potlab.strict import StrictModel, format_validation_error, read_yaml_mapping
+
+BUNDLED = Path(__file__).parent
+
+
+class LearnConfigError(InputError):
+    """A problem with a ``potlab learn`` config; the message names the file and the key."""
+
+
+class StructureSpec(StrictModel):
+    """The starting structure: a file ``ase.io.read`` reads (relative to the YAML) or a
+    SMILES string (one RDKit conformer, MMFF-relaxed)."""
+
+    file: str | None = None
+    smiles: str | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one(self) -> StructureSpec:
+        if (self.file is None) == (self.smiles is None):
+            raise ValueError("give exactly one of structure.file and structure.smiles")
+        return self
+
+
+class ReferenceSpec(StrictModel):
+    """The labelling method (``gfn2-xtb``, ``chgnet``, ``module:Class``...), its settings,
+    and the local labelling processes (``--scheduler`` sends the jobs to Dask instead)."""
+
+    method: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    workers: int = Field(1, ge=1)
+
+
+class RelaxSpec(StrictModel):
+    """Seed 002: relax at 10 K (here Langevin) with the reference before pulling; 0 steps
+    starts from the structure as given."""
+
+    steps: int = Field(0, ge=0)
+    temperature_K: float = Field(10.0, gt=0)
+    timestep_fs: float = Field(0.5, gt=0)
+    seed: int = 0
+
+
+class InitialMD(StrictModel):
+    """Reference NVT MD (seed 002: 2000 frames at 500 K, 0.5 fs): a ramp from ``start_K``
+    over ``ramp_fs``, then ``steps`` steps keeping every ``every``-th frame with the labels
+    the reference computed during the run."""
+
+    temperature_K: float = Field(500.0, gt=0)
+    steps: int = Field(4000, ge=1)
+    every: int = Field(2, ge=1)
+    timestep_fs: float = Field(0.5, gt=0)
+    start_K: float = Field(100.0, gt=0)
+    ramp_fs: float = Field(100.0, gt=0)
+    seed: int = 0
+
+
+class InitialData(StrictModel):
+    """Labelled frames to start from: a file (REF_energy/REF_forces, relative to the YAML)
+    or reference MD."""
+
+    file: str | None = None
+    md: InitialMD | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> InitialData:
+        if (self.file is None) == (self.md is None):
+            raise ValueError("give exactly one of initial_data.file and initial_data.md")
+        return self
+
+
+class ReferenceRun(StrictModel):
+    """The explorer's protocol run once with the reference method: its frames (every
+    ``label_every``-th stored frame, labelled) are the unseen test set and, for steered MD,
+    its maximum work is the reference barrier. ``value_eV`` instead gives the reference
+    value of the tracked quantity directly (no run)."""
+
+    enabled: bool = True
+    label_every: int = Field(1, ge=1)
+    value_eV: float | None = None
+
+
+class SteeredExplorer(StrictModel):
+    """Steered MD (seed 002) with the committee's best member; ``protocol`` is a
+    :class:`potlab.md.MDProtocol` with a ``steered`` section. Frames are stored (and later
+    scored by the committee) every ``protocol.interval`` steps. Tracked quantity: the
+    barrier (maximum work, eV)."""
+
+    kind: Literal["steered"] = "steered"
+    protocol: dict[str, Any]
+    #: a bond present at the start counts as broken beyond this factor times its length
+    break_factor: float = Field(1.6, gt=1.0)
+
+
+class MDExplorer(StrictModel):
+    """MD at one or more temperatures (any ensemble of :class:`potlab.md.MDProtocol`) with
+    the best member. With ``stop_max_forces_var`` (seed 003: 0.5 eV^2/A^2) the committee is
+    evaluated in the run every ``uq_every`` steps and the run stops at the first frame
+    above it (the protocol's monitors stop it too: bonds, density)."""
+
+    kind: Literal["md"] = "md"
+    protocol: dict[str, Any]
+    stop_max_forces_var: float | None = Field(None, gt=0)
+    uq_every: int = Field(10, ge=1)
+    break_factor: float = Field(1.6, gt=1.0)
+
+
+class ScoreSpec(StrictModel):
+    """Which committee uncertainty selection uses: ``energy_std`` (eV, seed 002),
+    ``max_forces_var`` or ``mean_forces_var`` (eV^2/A^2, seed 003 uses the max)."""
+
+    measure: Literal["energy_std", "max_forces_var", "mean_forces_var"] = "energy_std"
+
+
+class CalibratedThresholdSpec(StrictModel):
+    """Seed 002: mean + ``n_sigma`` standard deviations of the uncertainty over the frames
+    of the explorer's first ``first_steps`` steps."""
+
+    kind: Literal["calibrated"] = "calibrated"
+    first_steps: int = Field(1000, ge=1)
+    n_sigma: float = 3.0
+
+
+class AbsoluteThresholdSpec(StrictModel):
+    """A fixed threshold in the measure's unit (seed 003: 0.5 eV^2/A^2)."""
+
+    kind: Literal["absolute"] = "absolute"
+    value: float = Field(gt=0)
+
+
+class SimilaritySpec(StrictModel):
+    """Seed 002's screen: every two selected frames differ by at least ``min_cv_A`` in the
+    collective variable (the spring length) and ``min_energy_kcal_mol`` in energy (the
+    committee's mean); at most ``max_after_break`` frames after a bond broke."""
+
+    enabled: bool = True
+    min_cv_A: float = Field(0.01, ge=0)
+    min_energy_kcal_mol: float = Field(1.0, ge=0)
+    max_after_break: int | None = Field(50, ge=0)
+
+
+class SelectSpec(StrictModel):
+    """Frames above the threshold, screened, at most ``max_new_labels`` labels per
+    iteration counting the augmented copies (seed 002: 150 = 50 frames x 3), never a frame
+    already in the data. ``first_only`` (seed 003) takes only the first frame above the
+    threshold per run, or the frame of largest uncertainty when none is."""
+
+    threshold: CalibratedThresholdSpec | AbsoluteThresholdSpec = Field(
+        default_factory=CalibratedThresholdSpec, discriminator="kind")
+    similarity: SimilaritySpec = Field(default_factory=SimilaritySpec)
+    max_new_labels: int = Field(150, ge=1)
+    first_only: bool = False
+
+
+class AugmentSpec(StrictModel):
+    """Seed 002: ``copies`` copies of each selected frame with uniform noise of
+    +-``amplitude_A`` on every coordinate."""
+
+    copies: int = Field(2, ge=0)
+    amplitude_A: float = Field(0.05, gt=0)
+    seed: int = 0
+
+
+class ConvergenceSpec(StrictModel):
+    """Stop when the tracked quantity (the explorer's barrier) is within
+    ``tolerance_kcal_mol`` of the reference for ``consecutive`` iterations in a row, when
+    ``label_budget`` new labels have been made, after ``max_iterations`` committees, or when
+    no scored frame's uncertainty exceeds ``uncertainty_below`` (None: not used)."""
+
+    tolerance_kcal_mol: float | None = Field(1.0, gt=0)
+    consecutive: int = Field(3, ge=1)
+    max_iterations: int = Field(10, ge=1)
+    label_budget: int | None = Field(None, ge=1)
+    uncertainty_below: float | None = Field(None, gt=0)
+
+
+class LearnConfig(StrictModel):
+    name: str = "learn"
+    structure: StructureSpec
+    reference: ReferenceSpec
+    relax: RelaxSpec = Field(default_factory=RelaxSpec)
+    initial_data: InitialData
+    reference_run: ReferenceRun = Field(default_factory=ReferenceRun)
+    train: dict[str, Any]
+    explore: SteeredExplorer | MDExplorer = Field(discriminator="kind")
+    score: ScoreSpec = Field(default_factory=ScoreSpec)
+    select: SelectSpec = Field(default_factory=SelectSpec)
+    augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    convergence: ConvergenceSpec = Field(default_factory=ConvergenceSpec)
+    seed: int = 0
+    #: where relative paths point (the YAML's folder); set by :func:`load_learn_config`
+    base_dir: str = "."
+
+    @field_validator("train")
+    @classmethod
+    def _train(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from potlab.train.config import ConfigError, parse_config
+
+        if "out" in v:
+            raise ValueError("unknown key 'out' (each iteration's committee goes in its folder)")
+        data = v.get("data") or {}
+        if not isinstance(data, dict):
+            raise ValueError("data: expected a mapping")  # noqa: TRY004 - pydantic wants ValueError
+        for key in ("train", "valid", "test", "energy_key", "forces_key"):
+            if key in data:
+                raise ValueError(f"data.{key}: set by potlab learn (the iteration's data), "
+                                 "leave it out")
+        if not isinstance(v.get("committee"), (dict, int)):
+            raise ValueError("committee: required (a committee gives the uncertainty)")  # noqa: TRY004
+        try:
+            parse_config({**v, "data": {**data, "train": "<iteration data>"}}, source="train")
+        except ConfigError as err:
+            raise ValueError(str(err).removeprefix("train: ")) from None
+        return v
+
+    @model_validator(mode="after")
+    def _steered(self) -> LearnConfig:
+        from potlab.md.protocol import ProtocolError, parse_protocol
+
+        try:
+            p = parse_protocol(self.explore.protocol, source="explore.protocol")
+        except ProtocolError as err:
+            raise ValueError(str(err)) from None
+        if self.explore.kind == "steered" and p.steered is None:
+            raise ValueError("explore.protocol: a steered explorer needs a 'steered' section")
+        return self
+
+    def protocol(self):
+        """The explorer's :class:`potlab.md.MDProtocol`."""
+        from potlab.md.protocol import parse_protocol
+
+        return parse_protocol(self.explore.protocol, source="explore.protocol")
+
+    def path(self, p: str) -> Path:
+        q = Path(p)
+        return q if q.is_absolute() else Path(self.base_dir) / q
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: mappings key by key, everything else replaced."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def parse_learn_config(raw: dict[str, Any], source: str = "<config>", preset: str | None = None,
+                       base_dir: str | Path | None = None) -> LearnConfig:
+    """Validate a config mapping (``presets`` merged first when ``preset`` is given)."""
+    raw = dict(raw)
+    presets = raw.pop("presets", None) or {}
+    if not isinstance(presets, dict):
+        raise LearnConfigError(f"{source}: presets: expected a mapping of name -> partial config")
+    if preset is not None:
+        if preset not in presets:
+            known = ", ".join(presets) or "none"
+            raise LearnConfigError(f"{source}: no preset {preset!r} (presets: {known})")
+        raw = merge(raw, presets[preset])
+    if base_dir is not None:
+        raw["base_dir"] = str(base_dir)
+    try:
+        return LearnConfig(**raw)
+    except ValidationError as err:
+        raise LearnConfigError(format_validation_error(err, source)) from None
+
+
+def resolve_config_path(name: str | Path) -> Path:
+    """A YAML path, or the name of a bundled config (``hexane`` -> ``potlab/learn/hexane.yaml``)."""
+    p = Path(name)
+    if p.exists() or p.suffix in (".yaml", ".yml"):
+        return p
+    bundled = BUNDLED / f"{name}.yaml"
+    if bundled.exists():
+        return bundled
+    raise LearnConfigError(f"{name}: no such config file (bundled: "
+                           f"{', '.join(sorted(q.stem for q in BUNDLED.glob('*.yaml')))})")
+
+
+def load_learn_config(path: str | Path, preset: str | None = None) -> LearnConfig:
+    """Read and validate a ``potlab learn`` YAML file (or a bundled config's name)."""
+    path = resolve_config_path(path)
+    raw = read_yaml_mapping(path, LearnConfigError)
+    return parse_learn_config(raw, source=str(path), preset=preset, base_dir=path.parent.resolve())
+
+
+def config_presets(path: str | Path) -> list[str]:
+    raw = read_yaml_mapping(resolve_config_path(path), LearnConfigError)
+    return list((raw.get("presets") or {}).keys())

@@ -1,0 +1,451 @@
+"""The active-learning loop: setup, then per iteration train -> explore -> measure -> score
+-> select -> augment -> label -> merge, each step a small unit whose result goes to the
+append-only record (:mod:`potlab.learn.record`).
+
+Run directory::
+
+    record.jsonl                 finished steps, one JSON line each (potlab learn status)
+    config.json                  the validated config this run was started with
+    labels.db                    the label store: every label and failure, by structure hash
+    setup/start.extxyz           the (relaxed) start structure
+    setup/initial_md/            reference MD for the initial data
+    setup/reference_run/         the explorer's protocol with the reference (test set, barrier)
+    setup/reference_frames.extxyz  its frames, labelled: the unseen test set
+    iter_000/data.extxyz         the data this iteration trains on
+    iter_000/committee/          the committee (potlab train's layout; committee.pt)
+    iter_000/explore/            the best member's explorer run (trajectory, logs)
+    iter_000/scores.csv          committee uncertainty of every explorer frame
+    iter_000/selected.json       the threshold used and the selected frames
+    iter_000/candidates.extxyz   selected frames and their augmented copies
+    iter_000/labelled.extxyz     the new labels; iter_000/failures.json what failed
+    iter_000/iteration.json      everything recorded for this iteration
+    iter_001/data.extxyz         = iter_000's data + iter_000's new labels, ...
+    report.md, work_curves.png   per-iteration table and the work curves
+
+Every step writes its files atomically and is recorded last; a rerun skips recorded steps
+and reruns the one in flight, which resumes from its own state (training checkpoints, MD
+checkpoints, the label store), so nothing is labelled twice and the numbers are those of
+an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ase.io
+import numpy as np
+
+from potlab.atomic import write_text_atomic
+from potlab.learn.augment import UniformNoise
+from potlab.learn.config import LearnConfig
+from potlab.learn.convergence import Convergence
+from potlab.learn.explorers import Exploration, MDExplorer, SteeredExplorer, broken_bonds
+from potlab.learn.labelling import LabelStep
+from potlab.learn.merge import data_hashes, merge_data
+from potlab.learn.record import Record
+from potlab.learn.selectors import (
+    KCAL_MOL_IN_EV,
+    AbsoluteThreshold,
+    CalibratedThreshold,
+    Pool,
+    SimilarityScreen,
+    select_frames,
+)
+from potlab.learn.uncertainty import committee_scores
+
+log = logging.getLogger(__name__)
+
+SCORE_COLUMNS = ("frame", "run", "step", "cv_A", "energy_mean_eV", "energy_std_eV",
+                 "max_forces_var_eV2_A2", "mean_forces_var_eV2_A2", "broken", "hash")
+
+
+@dataclass
+class LearnResult:
+    out: Path
+    iterations: int
+    stop_reason: str | None
+    record: Record
+
+
+def iter_dir(out: Path, i: int) -> Path:
+    return out / f"iter_{i:03d}"
+
+
+class LearningLoop:
+    """Run (or resume) ``cfg`` in ``out``. ``scheduler``: Dask address for labelling.
+    ``on_step(iteration, step, result)`` is called after each step is recorded (the CLI
+    prints a line)."""
+
+    def __init__(self, cfg: LearnConfig, out: str | Path, scheduler: str | None = None,
+                 on_step: Callable[[int, str, dict[str, Any]], None] | None = None) -> None:
+        self.cfg, self.out = cfg, Path(out)
+        self.scheduler = scheduler
+        self.on_step = on_step
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._check_config()
+        self.record = Record(self.out)
+        self.labeller = LabelStep(cfg.reference.method, cfg.reference.settings,
+                                  str(self.out / "labels.db"), scheduler, cfg.reference.workers)
+        self.method = self.labeller.method_obj()
+        c = cfg.convergence
+        self.convergence = Convergence(c.tolerance_kcal_mol, c.consecutive, c.max_iterations,
+                                       c.label_budget, c.uncertainty_below)
+
+    def _check_config(self) -> None:
+        """The run directory keeps the config it was started with; another one is refused."""
+        from potlab.learn.config import LearnConfigError
+
+        path = self.out / "config.json"
+        now = self.cfg.model_dump(mode="json", exclude={"base_dir"})
+        if path.exists():
+            old = json.loads(path.read_text())
+            if old != now:
+                from potlab.md.protocol import differing_keys
+
+                keys = ", ".join(differing_keys(old, now)) or "?"
+                raise LearnConfigError(f"{self.out}: this run was started with another config "
+                                       f"({keys} differ): use another --out")
+        else:
+            write_text_atomic(json.dumps(now, indent=1), path)
+
+    # ---- running steps -------------------------------------------------------------------
+    def _step(self, iteration: int, step: str, fn: Callable[..., dict[str, Any]],
+              *args: Any) -> dict[str, Any]:
+        done = self.record.get(iteration, step)
+        if done is not None:
+            return done
+        log.info("iteration %d: %s", iteration, step)
+        result = self.record.append(iteration, step, fn(*args))
+        if self.on_step is not None:
+            self.on_step(iteration, step, result)
+        return result
+
+    def run(self) -> LearnResult:
+        self._step(-1, "structure", self._structure)
+        self._step(-1, "initial_data", self._initial_data)
+        ref = self._step(-1, "reference_run", self._reference_run)
+        stop: str | None = None
+        i = 0
+        while True:
+            fin = self.record.get(i, "finished")
+            if fin is not None:
+                stop = fin["reason"]
+                break
+            self._step(i, "train", self._train, i)
+            self._step(i, "explore", self._explore, i)
+            meas = self._step(i, "measure", self._measure, i, ref)
+            if meas["stop"] is None:
+                sc = self._step(i, "score", self._score, i)
+                stop = sc["stop"]
+            else:
+                stop = meas["stop"]
+            if stop is not None:
+                self._step(i, "finished", dict, {"reason": stop})
+                break
+            for step in ("select", "augment", "label", "merge"):
+                self._step(i, step, getattr(self, f"_{step}"), i)
+            i += 1
+        self._write_report()
+        return LearnResult(self.out, i + 1, stop, self.record)
+
+    # ---- setup ---------------------------------------------------------------------------
+    def _reference_calculator(self, atoms):
+        self.method.check()
+        return self.method.calculator(atoms)
+
+    def _structure(self) -> dict[str, Any]:
+        s = self.cfg.structure
+        if s.file is not None:
+            atoms = ase.io.read(self.cfg.path(s.file))
+        else:
+            from potlab.reference.generate.liquid import conformer
+
+            atoms = conformer(s.smiles, seed=s.seed)
+        atoms.calc = None
+        r = self.cfg.relax
+        if r.steps > 0:
+            from potlab.md.protocol import parse_protocol
+            from potlab.md.runner import run_md
+
+            p = parse_protocol({"ensemble": "nvt", "thermostat": "langevin", "steps": r.steps,
+                                "timestep_fs": r.timestep_fs, "temperatures_K": [r.temperature_K],
+                                "interval": r.steps, "seed": r.seed, "formats": ["extxyz"],
+                                "monitors": {"enabled": False}}, source="relax")
+            run_md(atoms, self._reference_calculator(atoms), p, self.out / "setup" / "relax")
+            last = ase.io.read(self.out / "setup" / "relax" / "trajectory.extxyz", -1)
+            atoms.positions = last.positions
+        from potlab.atomic import atomic_path
+
+        with atomic_path(self.out / "setup" / "start.extxyz", suffix=".extxyz") as tmp:
+            ase.io.write(tmp, atoms, format="extxyz")
+        return {"n_atoms": len(atoms), "formula": atoms.get_chemical_formula(),
+                "relax_steps": r.steps}
+
+    def start_structure(self):
+        return ase.io.read(self.out / "setup" / "start.extxyz")
+
+    def _initial_data(self) -> dict[str, Any]:
+        from potlab.data import read_frames
+        from potlab.data.writers import write_extxyz
+
+        d = self.cfg.initial_data
+        dest = iter_dir(self.out, 0) / "data.extxyz"
+        if d.file is not None:
+            frames = read_frames(self.cfg.path(d.file))
+        else:
+            from potlab.reference.generate.md_sampling import MDSamplingParams, md_sampling
+
+            m = d.md
+            self.method.check()
+            params = MDSamplingParams(temperatures=[m.temperature_K], start_K=m.start_K,
+                                      ramp_fs=m.ramp_fs, steps=m.steps, timestep=m.timestep_fs,
+                                      every=m.every, seed=m.seed)
+            frames = md_sampling(self.start_structure(), self.method, params,
+                                 self.out / "setup" / "initial_md", workers=1)
+        for f in frames:
+            f.info["al_iteration"] = -1
+        write_extxyz(dest, frames)
+        return {"n_frames": len(frames), "source": d.file or "reference md"}
+
+    def _reference_run(self) -> dict[str, Any]:
+        rr = self.cfg.reference_run
+        if rr.value_eV is not None:
+            return {"value_eV": rr.value_eV, "test_frames": 0}
+        if not rr.enabled:
+            return {"value_eV": None, "test_frames": 0}
+        from potlab.data.writers import write_extxyz
+
+        start = self.start_structure()
+        run_dir = self.out / "setup" / "reference_run"
+        exp = self._explorer(None).run(start, self._reference_calculator(start), run_dir)
+        frames = exp.frames[:: rr.label_every]
+        res = self.labeller([_bare(f) for f in frames])
+        write_extxyz(self.out / "setup" / "reference_frames.extxyz", res.labelled)
+        return {"value_eV": exp.tracked_eV, "test_frames": len(res.labelled),
+                "failed": len(res.failures), "stopped": exp.stopped}
+
+    # ---- iteration steps -----------------------------------------------------------------
+    def _explorer(self, committee_path: str | None):
+        e = self.cfg.explore
+        if e.kind == "steered":
+            return SteeredExplorer(self.cfg.protocol())
+        return MDExplorer(self.cfg.protocol(), committee_path, e.stop_max_forces_var, e.uq_every)
+
+    def _train(self, i: int) -> dict[str, Any]:
+        from potlab.train import parse_config, train_committee
+
+        raw = json.loads(json.dumps(self.cfg.train))
+        d = iter_dir(self.out, i)
+        raw["data"] = {**(raw.get("data") or {}), "train": str(d / "data.extxyz")}
+        raw["out"] = str(d / "committee")
+        com = raw["committee"]
+        com = {"size": com} if isinstance(com, int) else dict(com)
+        if com.get("split") == "inherited" and i > 0:
+            com["inherit_from"] = str(iter_dir(self.out, i - 1) / "committee")
+        raw["committee"] = com
+        res = train_committee(parse_config(raw, source="train"))
+        best = res.members[res.best_member]
+        return {"best_member": res.best_member, "best_dir": best["dir"],
+                "members": [{k: m[k] for k in ("member", "n_train", "n_valid", "forces_mae_all",
+                                               "energy_mae_all")} for m in res.members],
+                "committee": str(res.path), "split": com.get("split", "fresh")}
+
+    def _best(self, i: int):
+        import potlab
+
+        tr = self.record.get(i, "train")
+        return potlab.load(Path(tr["best_dir"]) / "model.pt")
+
+    def _exploration(self, i: int) -> Exploration:
+        """Run (or read back: a finished MD run returns at once) iteration ``i``'s explorer."""
+        pot = self._best(i)
+        tr = self.record.get(i, "train")
+        return self._explorer(tr["committee"]).run(self.start_structure(), pot.calculator(),
+                                                   iter_dir(self.out, i) / "explore")
+
+    def _explore(self, i: int) -> dict[str, Any]:
+        exp = self._exploration(i)
+        return {"frames": len(exp.frames), "tracked_eV": exp.tracked_eV, "stopped": exp.stopped,
+                "run_dirs": exp.run_dirs}
+
+    def _errors(self) -> list[float | None]:
+        return [self.record.get(k, "measure")["error_eV"] for k in self.record.iterations()
+                if self.record.get(k, "measure") is not None]
+
+    def _labels_added(self) -> int:
+        return sum(self.record.get(k, "label")["labelled"] for k in self.record.iterations()
+                   if self.record.get(k, "label") is not None)
+
+    def _measure(self, i: int, ref: dict[str, Any]) -> dict[str, Any]:
+        from potlab.analysis.errors import evaluate
+        from potlab.data import read_frames
+
+        ex = self.record.get(i, "explore")
+        value, ref_value = ex["tracked_eV"], ref.get("value_eV")
+        error = None if value is None or ref_value is None else float(value - ref_value)
+        out: dict[str, Any] = {"tracked_eV": value, "reference_eV": ref_value, "error_eV": error,
+                               "error_kcal_mol": None if error is None else error / KCAL_MOL_IN_EV}
+        test = self.out / "setup" / "reference_frames.extxyz"
+        if test.exists() and ref.get("test_frames"):
+            metrics, _ = evaluate(self._best(i), read_frames(test))
+            o = metrics["overall"]
+            out["test_energy_mae_mev_per_atom"] = o["energy_mae_mev_per_atom"]
+            out["test_forces_mae_mev_per_a"] = o.get("forces_mae_mev_per_a")
+        out["stop"] = self.convergence.after_measure(self._errors() + [error], i,
+                                                     self._labels_added())
+        return out
+
+    def _score(self, i: int) -> dict[str, Any]:
+        from potlab.potential.loading import load_committee
+
+        d = iter_dir(self.out, i)
+        tr = self.record.get(i, "train")
+        exp = self._exploration(i)
+        com = load_committee(tr["committee"], group=False)
+        s = committee_scores(com, exp.frames)
+        broken = broken_bonds(exp.frames, self.start_structure(), self.cfg.explore.break_factor)
+        cv = exp.cv if exp.cv is not None else np.full(len(exp.frames), np.nan)
+        run = exp.run_index if exp.run_index is not None else np.zeros(len(exp.frames), dtype=int)
+        rows = []
+        for k, f in enumerate(exp.frames):
+            c, sp = self.method.charge_spin(f)
+            from potlab.reference.hashing import structure_hash
+
+            rows.append({"frame": k, "run": int(run[k]), "step": int(exp.steps[k]),
+                         "cv_A": float(cv[k]), "energy_mean_eV": float(s.energy_mean[k]),
+                         "energy_std_eV": float(s.energy_std[k]),
+                         "max_forces_var_eV2_A2": float(s.max_forces_var[k]),
+                         "mean_forces_var_eV2_A2": float(s.mean_forces_var[k]),
+                         "broken": int(broken[k]), "hash": structure_hash(f, c, sp)})
+        _write_csv(d / "scores.csv", rows, SCORE_COLUMNS)
+        unc = s.measure(self.cfg.score.measure)
+        return {"frames_scored": len(rows), "measure": self.cfg.score.measure,
+                "max_uncertainty": float(unc.max()) if len(unc) else 0.0,
+                "stop": self.convergence.after_score(float(unc.max()) if len(unc) else 0.0)}
+
+    def _pool(self, i: int) -> Pool:
+        rows = _read_csv(iter_dir(self.out, i) / "scores.csv")
+        col = {"energy_std": "energy_std_eV", "max_forces_var": "max_forces_var_eV2_A2",
+               "mean_forces_var": "mean_forces_var_eV2_A2"}[self.cfg.score.measure]
+        cv = np.array([float(r["cv_A"]) for r in rows])
+        return Pool(uncertainty=np.array([float(r[col]) for r in rows]),
+                    step=np.array([int(r["step"]) for r in rows]),
+                    cv=None if np.isnan(cv).all() else cv,
+                    energy=np.array([float(r["energy_mean_eV"]) for r in rows]),
+                    broken=np.array([bool(int(r["broken"])) for r in rows]),
+                    hashes=[r["hash"] for r in rows],
+                    run=np.array([int(r["run"]) for r in rows]))
+
+    def _select(self, i: int) -> dict[str, Any]:
+        from potlab.data import read_frames
+
+        sel = self.cfg.select
+        t = sel.threshold
+        threshold = (CalibratedThreshold(t.first_steps, t.n_sigma) if t.kind == "calibrated"
+                     else AbsoluteThreshold(t.value))
+        sim = sel.similarity
+        screen = (SimilarityScreen(sim.min_cv_A, sim.min_energy_kcal_mol * KCAL_MOL_IN_EV,
+                                   sim.max_after_break) if sim.enabled else None)
+        labels = sel.max_new_labels
+        left = self.convergence.labels_left(self._labels_added())
+        if left is not None:
+            labels = min(labels, left)
+        max_frames = labels // (1 + self.cfg.augment.copies)
+        pool = self._pool(i)
+        known = data_hashes(read_frames(iter_dir(self.out, i) / "data.extxyz"),
+                            self.method.charge_spin)
+        idx, cal, counts = select_frames(pool, threshold, known, screen, max_frames,
+                                         first_only=sel.first_only)
+        result = {"threshold": cal.threshold, "mu": _num(cal.mu), "sigma": _num(cal.sigma),
+                  "calibration_frames": cal.n_frames, "max_frames": max_frames,
+                  "counts": counts, "selected": [int(k) for k in idx]}
+        write_text_atomic(json.dumps(result, indent=1), iter_dir(self.out, i) / "selected.json")
+        return {k: v for k, v in result.items() if k != "selected"} | {"n_selected": len(idx)}
+
+    def _augment(self, i: int) -> dict[str, Any]:
+        from potlab.data.writers import write_extxyz
+
+        d = iter_dir(self.out, i)
+        selected = json.loads((d / "selected.json").read_text())["selected"]
+        exp = self._exploration(i)
+        frames = [_bare(exp.frames[k]) for k in selected]
+        for k, f in zip(selected, frames):
+            f.info["explore_frame"] = int(k)
+            f.info["explore_step"] = int(exp.steps[k])
+        a = self.cfg.augment
+        cands = UniformNoise(a.copies, a.amplitude_A, seed=a.seed + 1000 * self.cfg.seed + i)(frames)
+        for c in cands:
+            c.info["al_iteration"] = i
+        write_extxyz(d / "candidates.extxyz", cands)
+        return {"selected": len(frames), "augmented": len(cands) - len(frames),
+                "candidates": len(cands)}
+
+    def _label(self, i: int) -> dict[str, Any]:
+        from potlab.data.writers import write_extxyz
+
+        d = iter_dir(self.out, i)
+        path = d / "candidates.extxyz"
+        cands = list(ase.io.read(path, ":")) if path.stat().st_size else []
+        res = self.labeller([_bare(c, keep_info=True) for c in cands])
+        write_extxyz(d / "labelled.extxyz", res.labelled)
+        write_text_atomic(json.dumps(res.failures, indent=1), d / "failures.json")
+        return {"candidates": len(cands), "labelled": len(res.labelled),
+                "failed": len(res.failures), "computed": res.computed, "cached": res.cached,
+                "failure_reasons": sorted({f["error_type"] for f in res.failures})}
+
+    def _merge(self, i: int) -> dict[str, Any]:
+        from potlab.data import read_frames
+
+        d = iter_dir(self.out, i)
+        lab = d / "labelled.extxyz"
+        new = read_frames(lab) if lab.stat().st_size else []
+        n = merge_data(d / "data.extxyz", new, iter_dir(self.out, i + 1) / "data.extxyz")
+        return {"added": len(new), "total": n}
+
+    # ---- report --------------------------------------------------------------------------
+    def _write_report(self) -> None:
+        from potlab.learn.report import write_report
+
+        write_report(self.out)
+
+
+def _bare(frame, keep_info: bool = False):
+    """Numbers, positions, cell and pbc of a frame (no calculator, no labels)."""
+    from ase import Atoms
+
+    out = Atoms(frame.numbers, frame.positions, cell=frame.cell, pbc=frame.pbc)
+    if keep_info:
+        out.info.update({k: v for k, v in frame.info.items()
+                         if k in ("config_type", "al_iteration", "explore_frame", "explore_step",
+                                  "charge", "spin")})
+    return out
+
+
+def _num(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns) -> None:
+    from potlab.atomic import atomic_open
+
+    with atomic_open(path, "w") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(columns))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def run_learning(cfg: LearnConfig, out: str | Path, scheduler: str | None = None,
+                 on_step: Callable[[int, str, dict[str, Any]], None] | None = None) -> LearnResult:
+    """Run (or resume) the active-learning loop ``cfg`` describes in ``out``."""
+    return LearningLoop(cfg, out, scheduler=scheduler, on_step=on_step).run()

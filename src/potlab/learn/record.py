@@ -1,0 +1,102 @@
+"""The append-only record of finished steps (DP-GEN's record file, done right).
+
+``record.jsonl`` in the run directory holds one JSON line per finished step:
+``{"iteration": 2, "step": "label", "result": {...}, "finished": "2025-..."}``. A step
+writes its outputs (atomically) first and appends its line last, flushed and fsynced; a
+line is never rewritten. A kill at any moment therefore leaves every finished step on
+record and at most the step in flight unrecorded: a rerun skips what is recorded and runs
+the step in flight again, which resumes from its own state (training and MD checkpoints,
+the label store). A last line torn by a kill is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RECORD = "record.jsonl"
+#: setup steps run once, as iteration -1
+SETUP_STEPS = ("structure", "initial_data", "reference_run")
+#: the steps of one iteration, in order
+ITERATION_STEPS = ("train", "explore", "measure", "score", "select", "augment", "label", "merge")
+
+
+@dataclass(frozen=True)
+class Entry:
+    iteration: int
+    step: str
+    result: dict[str, Any]
+    finished: str
+
+
+class Record:
+    """Read and append ``DIR/record.jsonl``."""
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.path = Path(run_dir) / RECORD
+        self.entries: list[Entry] = read_record(self.path)
+
+    def get(self, iteration: int, step: str) -> dict[str, Any] | None:
+        """The result of a finished step, or None."""
+        for e in self.entries:
+            if e.iteration == iteration and e.step == step:
+                return e.result
+        return None
+
+    def done(self, iteration: int, step: str) -> bool:
+        return self.get(iteration, step) is not None
+
+    def append(self, iteration: int, step: str, result: dict[str, Any]) -> dict[str, Any]:
+        """Record a finished step (one line, flushed to disk before returning)."""
+        if self.done(iteration, step):
+            raise RuntimeError(f"{self.path}: iteration {iteration} step {step} is already recorded")
+        finished = time.strftime("%Y-%m-%dT%H:%M:%S")
+        line = json.dumps({"iteration": iteration, "step": step, "result": result,
+                           "finished": finished}, sort_keys=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.entries.append(Entry(iteration, step, result, finished))
+        return result
+
+    def iterations(self) -> list[int]:
+        return sorted({e.iteration for e in self.entries if e.iteration >= 0})
+
+    def next_step(self) -> tuple[int, str] | None:
+        """The first step not on record after the last recorded one (the step in flight
+        or next), or None when the record says the run finished."""
+        if any(e.step == "finished" for e in self.entries):
+            return None
+        for s in SETUP_STEPS:
+            if not self.done(-1, s):
+                return -1, s
+        it = max(self.iterations(), default=0)
+        for s in ITERATION_STEPS:
+            if not self.done(it, s):
+                return it, s
+        return it + 1, ITERATION_STEPS[0]
+
+
+def read_record(path: str | os.PathLike) -> list[Entry]:
+    """Every whole line of a record file (a torn last line is skipped)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    entries = []
+    with open(path) as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break  # torn by a kill mid-write: the step was not finished
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            entries.append(Entry(int(raw["iteration"]), str(raw["step"]), raw["result"],
+                                 raw.get("finished", "")))
+    return entries

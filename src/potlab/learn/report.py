@@ -1,0 +1,80 @@
+"""The run's report: ``report.md`` (one row per iteration from the record: labels so far,
+the best member's tracked quantity against the reference in kcal/mol, force and energy MAE
+on the reference run's frames, the calibration mu and sigma, frames selected) and
+``work_curves.png`` (the work curve of every iteration's steered explorer over the
+reference's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from potlab.atomic import write_text_atomic
+from potlab.learn.status import learn_status
+
+
+def _f(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def write_report(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    st = learn_status(run_dir)
+    ref = st["setup"].get("reference_run") or {}
+    lines = [f"# potlab learn: {run_dir.name}", "",
+             (f"Reference value of the tracked quantity: {_f(ref.get('value_eV'), '.4f')} eV "
+              f"({ref.get('test_frames', 0)} labelled reference frames as the test set)."), "",
+             ("| iter | labels (data) | added | tracked (eV) | error (kcal/mol) | E MAE test "
+              "(meV/atom) | F MAE test (meV/A) | mu | sigma | threshold | scored | selected | "
+              "augmented | failed |"),
+             "|" + "---|" * 14]
+    for r in st["iterations"]:
+        lines.append(
+            f"| {r['iteration']} | {_f(r['data_frames'], 'd')} | {_f(r['added'], 'd')} | "
+            f"{_f(r['tracked_eV'], '.4f')} | {_f(r['error_kcal_mol'], '+.2f')} | "
+            f"{_f(r['test_energy_mae_mev_per_atom'], '.2f')} | "
+            f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} | {_f(r['mu'], '.3g')} | "
+            f"{_f(r['sigma'], '.3g')} | {_f(r['threshold'], '.3g')} | "
+            f"{_f(r['frames_scored'], 'd')} | {_f(r['selected'], 'd')} | "
+            f"{_f(r['augmented'], 'd')} | {_f(r['failed'], 'd')} |")
+    lines += ["", f"Stopped: {st['finished'] or 'not finished'}", ""]
+    png = _work_plot(run_dir, [r["iteration"] for r in st["iterations"]])
+    if png is not None:
+        lines += [f"![work curves]({png.name})", ""]
+    return write_text_atomic("\n".join(lines), run_dir / "report.md")
+
+
+def _work_plot(run_dir: Path, iterations: list[int]) -> Path | None:
+    from potlab.learn.explorers import read_steered_log
+
+    curves = []
+    for i in iterations:
+        d = run_dir / f"iter_{i:03d}" / "explore"
+        if (d / "steered_log.csv").exists():
+            log = read_steered_log(d)
+            if log:
+                curves.append((f"iteration {i}", log))
+    ref = run_dir / "setup" / "reference_run"
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    cmap = plt.get_cmap("viridis")
+    for k, (label, log) in enumerate(curves):
+        ax.plot(log["anchor_A"], log["work_eV"], color=cmap(k / max(len(curves) - 1, 1)),
+                lw=1, label=label)
+    if (ref / "steered_log.csv").exists():
+        log = read_steered_log(ref)
+        if log:
+            ax.plot(log["anchor_A"], log["work_eV"], color="k", lw=2, ls="--", label="reference")
+    ax.set_xlabel("spring rest length (A)")
+    ax.set_ylabel("work (eV)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = run_dir / "work_curves.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

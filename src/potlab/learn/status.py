@@ -1,0 +1,76 @@
+"""What a run directory's record says: one row per iteration (labels added and total, the
+threshold used, frames scored, selected, augmented, failed, the tracked quantity and its
+error) and the step in flight. ``potlab learn status DIR [--json]`` prints it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from potlab.errors import InputError
+from potlab.learn.record import RECORD, Record
+
+
+def learn_status(run_dir: str | Path) -> dict[str, Any]:
+    """``{"dir", "setup", "iterations": [row, ...], "next": {"iteration", "step"} | None,
+    "finished": reason | None}``."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RECORD).exists():
+        raise InputError(f"{run_dir}: no {RECORD} here (not a potlab learn run directory)")
+    rec = Record(run_dir)
+    rows = []
+    total = rec.get(-1, "initial_data")
+    n_total = total["n_frames"] if total else None
+    for i in rec.iterations():
+        tr, ms, sc, se, au, la, me = (rec.get(i, s) or {} for s in (
+            "train", "measure", "score", "select", "augment", "label", "merge"))
+        rows.append({
+            "iteration": i,
+            "data_frames": n_total,
+            "best_member": tr.get("best_member"),
+            "tracked_eV": ms.get("tracked_eV"), "error_eV": ms.get("error_eV"),
+            "error_kcal_mol": ms.get("error_kcal_mol"),
+            "test_energy_mae_mev_per_atom": ms.get("test_energy_mae_mev_per_atom"),
+            "test_forces_mae_mev_per_a": ms.get("test_forces_mae_mev_per_a"),
+            "frames_scored": sc.get("frames_scored"), "threshold": se.get("threshold"),
+            "mu": se.get("mu"), "sigma": se.get("sigma"), "selected": se.get("n_selected"),
+            "augmented": au.get("augmented"), "labelled": la.get("labelled"),
+            "failed": la.get("failed"), "computed": la.get("computed"),
+            "cached": la.get("cached"), "added": me.get("added"), "total": me.get("total"),
+        })
+        if me:
+            n_total = me["total"]
+    fin = next((e.result["reason"] for e in rec.entries if e.step == "finished"), None)
+    nxt = rec.next_step()
+    return {"dir": str(run_dir), "setup": {s: rec.get(-1, s) for s in
+                                           ("structure", "initial_data", "reference_run")},
+            "iterations": rows, "finished": fin,
+            "next": None if nxt is None else {"iteration": nxt[0], "step": nxt[1]}}
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def status_table(status: dict[str, Any]) -> str:
+    """The status as a text table (what the CLI prints)."""
+    ref = status["setup"].get("reference_run") or {}
+    lines = [(f"{status['dir']}: reference value "
+              f"{_fmt(ref.get('value_eV'), '.4f')} eV, {ref.get('test_frames', 0)} test frames")]
+    head = (f"{'iter':>4}{'data':>7}{'added':>7}{'total':>7}{'thresh':>10}{'scored':>8}"
+            f"{'select':>7}{'augm':>6}{'failed':>7}{'tracked eV':>12}{'err kcal/mol':>14}"
+            f"{'F MAE test':>11}")
+    lines.append(head)
+    for r in status["iterations"]:
+        lines.append(f"{r['iteration']:>4}{_fmt(r['data_frames'], 'd'):>7}{_fmt(r['added'], 'd'):>7}"
+                     f"{_fmt(r['total'], 'd'):>7}{_fmt(r['threshold'], '.3g'):>10}"
+                     f"{_fmt(r['frames_scored'], 'd'):>8}{_fmt(r['selected'], 'd'):>7}"
+                     f"{_fmt(r['augmented'], 'd'):>6}{_fmt(r['failed'], 'd'):>7}"
+                     f"{_fmt(r['tracked_eV'], '.4f'):>12}{_fmt(r['error_kcal_mol'], '+.2f'):>14}"
+                     f"{_fmt(r['test_forces_mae_mev_per_a'], '.1f'):>11}")
+    if status["finished"]:
+        lines.append(f"finished: {status['finished']}")
+    elif status["next"]:
+        lines.append(f"next (or in flight): iteration {status['next']['iteration']} "
+                     f"step {status['next']['step']}")
+    return "\n".join(lines)

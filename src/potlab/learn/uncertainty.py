@@ -1,0 +1,60 @@
+"""Committee uncertainty of explorer frames (query by committee; seeds 002 and 003).
+
+For each frame: the standard deviation of the members' total energies (eV, seed 002's UQ),
+the per-atom force variance ``var_i = (1/N) sum_m |F_m,i - mean_m F_m,i|^2`` (eV^2/A^2),
+its maximum (seed 003's criterion) and its mean over atoms, and the members' mean energy
+(eV, what the similarity screen compares).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+
+MEASURES = ("energy_std", "max_forces_var", "mean_forces_var")
+
+
+@dataclass
+class FrameScores:
+    """Per-frame uncertainties; every array has shape [n_frames]."""
+
+    energy_std: np.ndarray  # eV
+    max_forces_var: np.ndarray  # eV^2/A^2
+    mean_forces_var: np.ndarray  # eV^2/A^2
+    energy_mean: np.ndarray  # eV
+
+    def measure(self, name: str) -> np.ndarray:
+        if name not in MEASURES:
+            raise ValueError(f"unknown uncertainty measure {name!r}; choose {', '.join(MEASURES)}")
+        return getattr(self, name)
+
+
+def committee_scores(committee, frames: Sequence[Atoms], batch_size: int = 16) -> FrameScores:
+    """Evaluate ``committee`` (a :class:`potlab.potential.Committee`) on ``frames``."""
+    import torch
+
+    from potlab.graph import build_graph
+
+    e_std, f_max, f_mean, e_mean = [], [], [], []
+    frames = list(frames)
+    device = committee.e0_table.device
+    for k in range(0, len(frames), batch_size):
+        chunk = [Atoms(a.numbers, a.positions, cell=a.cell, pbc=a.pbc) for a in frames[k:k + batch_size]]
+        batch = build_graph(chunk, committee.cutoff, dtype=committee.dtype).to(device)
+        with torch.enable_grad():
+            out = committee(batch, forces=True)
+        energy = out["energy"].detach().double().cpu().numpy()  # [N, n_chunk]
+        forces = out["forces"].detach().double().cpu().numpy()  # [N, n_atoms, 3]
+        var = ((forces - forces.mean(axis=0)) ** 2).sum(axis=-1).mean(axis=0)  # [n_atoms]
+        start = 0
+        for j, a in enumerate(chunk):
+            v = var[start:start + len(a)]
+            start += len(a)
+            e_std.append(energy[:, j].std())
+            e_mean.append(energy[:, j].mean())
+            f_max.append(v.max())
+            f_mean.append(v.mean())
+    return FrameScores(np.array(e_std), np.array(f_max), np.array(f_mean), np.array(e_mean))
