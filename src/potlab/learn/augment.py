@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 from ase import Atoms
 
-from potlab.reference.generate.rattle import augment
-
 
 @dataclass(frozen=True)
 class UniformNoise:
@@ -23,6 +21,8 @@ class UniformNoise:
     def __call__(self, frames: Sequence[Atoms]) -> list[Atoms]:
         """The frames (config_type ``selected``) followed, frame by frame, by their copies
         (config_type ``augmented``); labels and calculators are dropped."""
+        from potlab.reference.generate.rattle import augment
+
         out: list[Atoms] = []
         noisy = augment(frames, copies=self.copies, amplitude=self.amplitude,
                         seed=self.seed) if self.copies else []

@@ -13,8 +13,6 @@ from typing import Any
 
 from ase import Atoms
 
-from potlab.reference import Labeller, LabelStore, get_method
-
 
 @dataclass
 class LabelOutcome:
@@ -36,11 +34,15 @@ class LabelStep:
     workers: int = 1
 
     def method_obj(self):
+        from potlab.reference import get_method
+
         return get_method(self.method, self.settings)
 
     def __call__(self, candidates: Sequence[Atoms]) -> LabelOutcome:
         if not candidates:
             return LabelOutcome([], [], 0, 0)
+        from potlab.reference import Labeller, LabelStore
+
         Path(self.store_path).parent.mkdir(parents=True, exist_ok=True)
         lab = Labeller(self.method_obj(), store=LabelStore(self.store_path),
                        scheduler=self.scheduler, workers=self.workers)

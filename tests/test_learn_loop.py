@@ -1,0 +1,250 @@
+"""The active-learning loop end to end on a tiny system (a Cu4 chain pulled by steered MD,
+EMT as the reference, a committee of two tiny SchNet members trained a few epochs):
+the record, SIGKILL during labelling and during training then a rerun (final data equal an
+uninterrupted run's, every structure labelled once), a labeller failing on some frames,
+and ``potlab learn status``."""
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.emt import EMT
+
+from potlab.data.writers import write_extxyz
+from potlab.learn import learn_status, parse_learn_config, run_learning
+from potlab.reference import LabelStore
+from potlab.reference.hashing import structure_hash
+
+HERE = Path(__file__).parent
+LOG_ENV, KILL_ENV = "POTLAB_TEST_LABEL_LOG", "POTLAB_TEST_KILL_LABEL"
+
+
+class CountingEMT(EMT):
+    """EMT that appends the hash of every structure it labels to $POTLAB_TEST_LABEL_LOG
+    and SIGKILLs its own process at the start of call number $POTLAB_TEST_KILL_LABEL."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=None):
+        log = os.environ.get(LOG_ENV)
+        kill = os.environ.get(KILL_ENV)
+        if log and kill:
+            done = len(Path(log).read_text().splitlines()) if Path(log).exists() else 0
+            if done + 1 == int(kill):
+                os.kill(os.getpid(), signal.SIGKILL)
+        super().calculate(atoms, properties, system_changes or ["positions"])
+        if log:
+            with open(log, "a") as fh:
+                fh.write(structure_hash(atoms) + "\n")
+
+
+class FailingEMT(EMT):
+    """EMT that refuses every structure whose first coordinate's 4th decimal is odd."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=None):
+        if round(atoms.positions[0, 0] * 1e4) % 2:
+            raise RuntimeError("SCF did not converge (planted)")
+        super().calculate(atoms, properties, system_changes or ["positions"])
+
+
+def chain():
+    a = Atoms("Cu4", positions=[[2.5 * i, 0.1 * (i % 2), 0.0] for i in range(4)])
+    a.center(vacuum=6.0)
+    return a
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("learn_inputs")
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(24):
+        a = chain()
+        a.positions += rng.uniform(-0.15, 0.15, a.positions.shape)
+        a.calc = EMT()
+        a.info["REF_energy"] = a.get_potential_energy()
+        a.arrays["REF_forces"] = a.get_forces()
+        a.calc = None
+        frames.append(a)
+    write_extxyz(d / "init.xyz", frames)
+    ase.io.write(d / "start.xyz", chain())
+    return d
+
+
+def raw_config(inputs, method="test_learn_loop:CountingEMT", iterations=2):
+    return {
+        "name": "tiny",
+        "structure": {"file": str(inputs / "start.xyz")},
+        "reference": {"method": method},
+        "initial_data": {"file": str(inputs / "init.xyz")},
+        "reference_run": {"value_eV": 4.0},
+        "train": {"model": {"name": "schnet", "preset": "tiny", "cutoff": 4.0},
+                  "training": {"max_epochs": 3, "batch_size": 8, "threads": 1, "ema_decay": None},
+                  "committee": {"size": 2, "split": "inherited"}},
+        "explore": {"kind": "steered", "protocol": {
+            "ensemble": "nvt", "steps": 150, "interval": 5, "timestep_fs": 2.0,
+            "temperatures_K": [20], "formats": ["extxyz"], "monitors": {"enabled": False},
+            "steered": {"group_a": [0], "group_b": [3], "k_eV_A2": 5.0, "velocity_A_ps": 10.0}}},
+        # an absolute threshold below every score: selection is decided by the screen and M
+        "select": {"threshold": {"kind": "absolute", "value": 1e-6}, "max_new_labels": 12,
+                   "similarity": {"min_cv_A": 0.05, "min_energy_kcal_mol": 0.0}},
+        "augment": {"copies": 2, "amplitude_A": 0.05},
+        "convergence": {"max_iterations": iterations, "tolerance_kcal_mol": None},
+    }
+
+
+def _child(raw, out, env, kill_epoch):
+    """The loop in a forked child (imports already warm), optionally SIGKILLed after the
+    n-th finished training epoch (counted over all trainings)."""
+    os.environ.update(env)
+    sys.path.insert(0, str(HERE))
+    if kill_epoch:
+        import potlab.train.trainer as tr
+
+        real, calls = tr.append_metrics, [0]
+
+        def append_metrics(*a, **k):
+            calls[0] += 1
+            if calls[0] == kill_epoch:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*a, **k)
+
+        tr.append_metrics = append_metrics
+    run_learning(parse_learn_config(raw), out)
+
+
+def run_forked(raw, out, log, kill_label=None, kill_epoch=None):
+    """Run the loop in a forked process; returns its exit code (-9 when SIGKILLed)."""
+    import multiprocessing
+
+    env = {LOG_ENV: str(log), KILL_ENV: str(kill_label or "")}
+    p = multiprocessing.get_context("fork").Process(target=_child, args=(raw, out, env, kill_epoch))
+    p.start()
+    p.join(300)
+    return p.exitcode
+
+
+@pytest.fixture(autouse=True)
+def _importable(monkeypatch):
+    """The labelling method is ``test_learn_loop:CountingEMT`` (an import path)."""
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.delenv(KILL_ENV, raising=False)
+
+
+def final_data(out):
+    rec = learn_status(out)
+    last = max(r["iteration"] for r in rec["iterations"])
+    return ase.io.read(Path(out) / f"iter_{last:03d}" / "data.extxyz", ":")
+
+
+def assert_same_frames(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.positions, y.positions)
+        assert x.info["REF_energy"] == y.info["REF_energy"]
+        np.testing.assert_array_equal(x.arrays["REF_forces"], y.arrays["REF_forces"])
+        assert x.info.get("config_type") == y.info.get("config_type")
+
+
+def labelled_once(out, log):
+    hashes = Path(log).read_text().split()
+    assert len(hashes) == len(set(hashes)), "a structure was labelled twice"
+    store = {rec["structure_hash"] for _, rec in LabelStore(Path(out) / "labels.db").records()}
+    assert store == set(hashes)
+    return len(hashes)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(inputs, tmp_path_factory):
+    d = tmp_path_factory.mktemp("learn_ref")
+    log = d / "labels.log"
+    assert run_forked(raw_config(inputs), d / "run", log) == 0
+    return d / "run", log
+
+
+def test_tiny_loop_end_to_end(uninterrupted):
+    out, log = uninterrupted
+    st = learn_status(out)
+    assert st["finished"] == "max_iterations (2) reached"
+    it0, it1 = st["iterations"]
+    assert it0["frames_scored"] == 31  # 150 steps / interval 5, plus step 0
+    assert 0 < it0["selected"] <= 4  # max_new_labels 12 // (1 + 2 copies)
+    assert it0["augmented"] == 2 * it0["selected"]
+    assert it0["labelled"] == 3 * it0["selected"] and it0["failed"] == 0
+    assert it0["total"] == 24 + it0["labelled"]
+    assert it1["data_frames"] == it0["total"] and it1["tracked_eV"] is not None
+    assert it0["error_eV"] == pytest.approx(it0["tracked_eV"] - 4.0)
+    # per-iteration folder: data, committee, explorer trajectory, scores, selection
+    d = out / "iter_000"
+    for name in ("data.extxyz", "committee/committee.pt", "explore/trajectory.extxyz",
+                 "explore/steered_log.csv", "scores.csv", "selected.json", "candidates.extxyz",
+                 "labelled.extxyz", "failures.json"):
+        assert (d / name).exists(), name
+    # inherited split: iteration 1's members keep the best member's split of iteration 0
+    info0 = json.loads((d / "committee" / "committee.json").read_text())
+    best = info0["members"][info0["best_member"]]["member"]
+    old = json.loads((d / "committee" / f"member_{best}" / "split.json").read_text())
+    new = json.loads((out / "iter_001" / "committee" / "member_0" / "split.json").read_text())
+    assert set(old["train"]) <= set(new["train"]) and set(old["valid"]) <= set(new["valid"])
+    # never a frame already in the data; nothing labelled twice
+    sel = json.loads((d / "selected.json").read_text())["selected"]
+    assert len(set(sel)) == len(sel)
+    assert labelled_once(out, log) == it0["labelled"]
+    assert (out / "report.md").exists() and (out / "work_curves.png").exists()
+    steps = [(e["iteration"], e["step"]) for e in map(json.loads, (out / "record.jsonl").read_text().splitlines())]
+    assert steps[:4] == [(-1, "structure"), (-1, "initial_data"), (-1, "reference_run"), (0, "train")]
+    assert steps[-1] == (1, "finished") and len(steps) == len(set(steps))
+
+
+def test_cli_status(uninterrupted, capsys):
+    from potlab.cli import main
+
+    out, _ = uninterrupted
+    assert main(["learn", "status", str(out), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert [r["iteration"] for r in st["iterations"]] == [0, 1]
+    assert main(["learn", "status", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "finished: max_iterations (2) reached" in text
+
+
+@pytest.mark.parametrize("where", ["labelling", "training"])
+def test_sigkill_then_rerun_equals_uninterrupted(where, inputs, uninterrupted, tmp_path):
+    ref_out, _ = uninterrupted
+    out, log = tmp_path / "run", tmp_path / "labels.log"
+    # labelling: killed at the start of the 5th label call (iteration 0 makes 12);
+    # training: killed after the 2nd epoch of iteration 1 (iteration 0 has 2 x 3 epochs)
+    kill = {"kill_label": 5} if where == "labelling" else {"kill_epoch": 8}
+    assert run_forked(raw_config(inputs), out, log, **kill) == -signal.SIGKILL
+    st = learn_status(out)
+    in_flight = st["next"]
+    assert in_flight == ({"iteration": 0, "step": "label"} if where == "labelling"
+                         else {"iteration": 1, "step": "train"})
+    if where == "labelling":
+        assert len(Path(log).read_text().split()) == 4
+    assert run_forked(raw_config(inputs), out, log) == 0
+    assert learn_status(out)["finished"] == "max_iterations (2) reached"
+    assert_same_frames(final_data(out), final_data(ref_out))
+    n = labelled_once(out, log)
+    assert n == learn_status(ref_out)["iterations"][0]["labelled"]
+    if where == "labelling":
+        lab = learn_status(out)["iterations"][0]
+        assert lab["cached"] == 4 and lab["computed"] == n - 4
+
+
+def test_failing_labeller_is_recorded_and_the_loop_goes_on(inputs, tmp_path):
+    cfg = parse_learn_config(raw_config(inputs, method="test_learn_loop:FailingEMT", iterations=2))
+    res = run_learning(cfg, tmp_path / "run")
+    assert res.stop_reason == "max_iterations (2) reached"
+    it0 = learn_status(tmp_path / "run")["iterations"][0]
+    assert it0["failed"] > 0 and it0["labelled"] > 0
+    assert it0["labelled"] + it0["failed"] == 3 * it0["selected"]
+    assert it0["total"] == 24 + it0["labelled"]
+    fails = json.loads((tmp_path / "run" / "iter_000" / "failures.json").read_text())
+    assert len(fails) == it0["failed"] and "planted" in fails[0]["reason"]
+    stored = [rec for _, rec in LabelStore(tmp_path / "run" / "labels.db").records()]
+    assert sum(not r["ok"] for r in stored) == it0["failed"]

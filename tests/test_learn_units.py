@@ -1,0 +1,209 @@
+"""potlab.learn's small units on constructed inputs with known answers: thresholds,
+the similarity screen, max M, never a frame already in the data, seed 003's first frame,
+the augmenter, the record, convergence, and config errors that name their key."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from ase import Atoms
+
+from potlab.learn import (
+    AboveThreshold,
+    AbsoluteThreshold,
+    CalibratedThreshold,
+    Convergence,
+    FirstAbove,
+    MaxCount,
+    NotInData,
+    Pool,
+    Record,
+    SimilarityScreen,
+    UniformNoise,
+    parse_learn_config,
+    select_frames,
+)
+from potlab.learn.config import BUNDLED, LearnConfigError, load_learn_config
+from potlab.learn.selectors import KCAL_MOL_IN_EV
+
+
+def pool(unc, step=None, cv=None, energy=None, broken=None, hashes=None, run=None):
+    n = len(unc)
+    return Pool(np.asarray(unc, float), np.arange(n) * 10 if step is None else np.asarray(step),
+                None if cv is None else np.asarray(cv, float),
+                None if energy is None else np.asarray(energy, float),
+                None if broken is None else np.asarray(broken, bool),
+                hashes or [f"h{k}" for k in range(n)],
+                None if run is None else np.asarray(run))
+
+
+def test_calibrated_threshold_is_mean_plus_three_sigma_of_the_first_steps():
+    rng = np.random.default_rng(1)
+    early = rng.normal(2.0, 0.5, 100)
+    late = np.full(50, 100.0)  # after step 1000: must not enter the calibration
+    p = pool(np.r_[early, late], step=np.r_[np.arange(100) * 10, 1010 + np.arange(50) * 10])
+    cal = CalibratedThreshold(first_steps=1000, n_sigma=3).calibrate(p)
+    assert cal.n_frames == 100
+    assert cal.mu == pytest.approx(early.mean())
+    assert cal.sigma == pytest.approx(early.std())
+    assert cal.threshold == pytest.approx(early.mean() + 3 * early.std())
+    with pytest.raises(ValueError, match="first 5 steps"):
+        CalibratedThreshold(first_steps=5).calibrate(pool([1.0], step=[10]))
+
+
+def test_absolute_threshold_keeps_strictly_above():
+    p = pool([0.1, 0.5, 0.50001, 2.0])
+    cal = AbsoluteThreshold(0.5).calibrate(p)
+    assert cal.threshold == 0.5 and np.isnan(cal.mu)
+    assert AboveThreshold(cal.threshold)(p, np.arange(4)).tolist() == [2, 3]
+
+
+def test_similarity_screen_cv_and_energy():
+    kcal = KCAL_MOL_IN_EV
+    # cv steps of 0.0075 A: only every second frame is >= 0.01 A from the last kept one
+    cv = 6.0 + 0.0075 * np.arange(5)
+    energy = [0.0, 2 * kcal, 4 * kcal, 6 * kcal, 8 * kcal]
+    p = pool(np.ones(5), cv=cv, energy=energy)
+    assert SimilarityScreen(0.01, 1 * kcal)(p, np.arange(5)).tolist() == [0, 2, 4]
+    # energy within 1 kcal/mol of a kept frame: dropped even though the cv is far
+    p = pool(np.ones(4), cv=[6.0, 6.1, 6.2, 6.3], energy=[0.0, 0.5 * kcal, 1.5 * kcal, 0.99 * kcal])
+    assert SimilarityScreen(0.01, 1 * kcal)(p, np.arange(4)).tolist() == [0, 2]
+    # compared with every kept frame, not only the last: frame 2 returns near frame 0
+    p = pool(np.ones(3), cv=[6.0, 6.5, 6.004], energy=[0.0, 5 * kcal, 10 * kcal])
+    assert SimilarityScreen(0.01, 1 * kcal)(p, np.arange(3)).tolist() == [0, 1]
+
+
+def test_similarity_screen_caps_frames_after_the_break():
+    n = 10
+    p = pool(np.ones(n), cv=6.0 + 0.1 * np.arange(n), energy=np.arange(n) * 1.0,
+             broken=[False] * 4 + [True] * 6)
+    assert SimilarityScreen(0.01, 0.0, max_after_break=2)(p, np.arange(n)).tolist() == [0, 1, 2, 3, 4, 5]
+    assert len(SimilarityScreen(0.01, 0.0, max_after_break=None)(p, np.arange(n))) == n
+
+
+def test_max_count_keeps_the_most_uncertain_in_frame_order():
+    p = pool([0.1, 0.9, 0.3, 0.9, 0.7, 0.2])
+    assert MaxCount(3)(p, np.arange(6)).tolist() == [1, 3, 4]
+    assert MaxCount(10)(p, np.arange(6)).tolist() == list(range(6))
+    assert MaxCount(1)(p, np.array([0, 2, 5])).tolist() == [2]
+
+
+def test_never_a_frame_already_in_the_data():
+    p = pool([5.0, 5.0, 5.0, 5.0], hashes=["a", "b", "c", "d"])
+    assert NotInData(frozenset({"b", "d"}))(p, np.arange(4)).tolist() == [0, 2]
+    idx, _, counts = select_frames(p, AbsoluteThreshold(1.0), frozenset({"a", "b", "c"}),
+                                     None, max_frames=10)
+    assert idx.tolist() == [3]
+    assert counts == {"scored": 4, "above_threshold": 1, "selected": 1}
+
+
+def test_select_frames_chain_with_max_m():
+    kcal = KCAL_MOL_IN_EV
+    n = 40
+    unc = np.r_[np.full(10, 1.0), np.linspace(2, 5, 30)]  # calibration frames flat at 1.0
+    p = pool(unc, step=np.arange(n) * 100, cv=6.0 + 0.02 * np.arange(n),
+             energy=np.arange(n) * 2 * kcal)
+    idx, cal, counts = select_frames(p, CalibratedThreshold(first_steps=900, n_sigma=3),
+                                     frozenset(), SimilarityScreen(0.01, kcal), max_frames=5)
+    assert cal.threshold == pytest.approx(1.0)  # sigma 0
+    assert counts["above_threshold"] == 30 and counts["after_screen"] == 30
+    assert idx.tolist() == [35, 36, 37, 38, 39]  # the 5 most uncertain
+
+
+def test_first_above_per_run_or_the_most_uncertain():
+    p = pool([0.1, 0.6, 0.9, 0.2, 0.3, 0.25], run=[0, 0, 0, 1, 1, 1])
+    assert FirstAbove(0.5)(p, np.arange(6)).tolist() == [1, 4]  # run 1: none above -> its max
+    idx, _, _ = select_frames(p, AbsoluteThreshold(0.5), frozenset(), None, 10, first_only=True)
+    assert idx.tolist() == [1, 4]
+
+
+def test_uniform_noise_two_copies_within_amplitude():
+    a = Atoms("C2H2", positions=[[0, 0, 0], [1.2, 0, 0], [-1.0, 0, 0], [2.2, 0, 0]])
+    a.info["charge"] = 0
+    frames = [a, a.copy()]
+    out = UniformNoise(copies=2, amplitude=0.05, seed=3)(frames)
+    assert len(out) == 6
+    assert [f.info["config_type"] for f in out] == ["selected", "augmented", "augmented"] * 2
+    for k, base in enumerate(frames):
+        np.testing.assert_array_equal(out[3 * k].positions, base.positions)
+        for c in out[3 * k + 1:3 * k + 3]:
+            d = c.positions - base.positions
+            assert np.abs(d).max() <= 0.05 and np.abs(d).max() > 0.02
+            assert c.info["charge"] == 0
+    # uniform on [-0.05, 0.05]: variance a^2/3
+    many = UniformNoise(copies=200, amplitude=0.05, seed=0)([a])[1:]
+    d = np.concatenate([c.positions - a.positions for c in many]).ravel()
+    assert d.var() == pytest.approx(0.05**2 / 3, rel=0.1)
+    assert UniformNoise(copies=2, seed=3)(frames)[1].positions.tolist() == out[1].positions.tolist()
+
+
+def test_record_is_append_only_and_ignores_a_torn_line(tmp_path):
+    r = Record(tmp_path)
+    r.append(-1, "structure", {"n": 1})
+    r.append(0, "train", {"best_member": 2})
+    with pytest.raises(RuntimeError):
+        r.append(0, "train", {"best_member": 3})
+    with open(tmp_path / "record.jsonl", "a") as fh:
+        fh.write('{"iteration": 0, "step": "explo')  # a kill mid-write
+    again = Record(tmp_path)
+    assert again.get(0, "train") == {"best_member": 2}
+    assert not again.done(0, "explore")
+    assert again.next_step() == (-1, "initial_data")
+    lines = (tmp_path / "record.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["step"] == "structure"
+
+
+def test_convergence_needs_k_consecutive_iterations_below_tolerance():
+    c = Convergence(tolerance_kcal_mol=1.0, consecutive=3, max_iterations=20)
+    k = KCAL_MOL_IN_EV
+    assert c.after_measure([0.5 * k, 0.2 * k], 1, 0) is None
+    assert c.after_measure([0.5 * k, 2 * k, 0.2 * k], 2, 0) is None  # oscillation
+    assert "converged" in c.after_measure([2 * k, 0.5 * k, -0.2 * k, 0.9 * k], 3, 0)
+    assert "max_iterations" in Convergence(max_iterations=2).after_measure([None, None], 1, 0)
+    assert "label budget" in Convergence(label_budget=100).after_measure([None], 0, 120)
+    assert Convergence(uncertainty_below=0.1).after_score(0.05) is not None
+    assert Convergence(uncertainty_below=0.1).after_score(0.2) is None
+
+
+def _hexane_raw():
+    return yaml.safe_load((BUNDLED / "hexane.yaml").read_text())
+
+
+def test_bundled_hexane_config_and_quick_preset():
+    full = load_learn_config("hexane")
+    quick = load_learn_config("hexane", preset="quick")
+    assert full.explore.protocol["steps"] == 6500 and full.select.max_new_labels == 150
+    assert full.select.threshold.kind == "calibrated" and full.select.threshold.first_steps == 1000
+    assert full.initial_data.md.steps // full.initial_data.md.every == 2000
+    assert quick.convergence.max_iterations < full.convergence.max_iterations
+    assert quick.protocol().steered.group_b == [5]
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda r: r["select"].update(max_new_label=3), "select.max_new_label"),
+    (lambda r: r["train"]["training"].update(lerning_rate=1), "training.lerning_rate"),
+    (lambda r: r["explore"]["protocol"].update(stepz=3), "stepz"),
+    (lambda r: r.update(convergance={}), "convergance"),
+    (lambda r: r["augment"].update(copies=-1), "augment.copies"),
+])
+def test_config_error_names_the_key(edit, key):
+    raw = _hexane_raw()
+    edit(raw)
+    with pytest.raises(LearnConfigError, match=key.replace(".", r"\.")):
+        parse_learn_config(raw, source="h.yaml")
+
+
+def test_cli_config_error_is_one_line_exit_2(tmp_path, capsys):
+    from potlab.cli import main
+
+    raw = _hexane_raw()
+    raw["select"]["max_new_label"] = 3
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["learn", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "select.max_new_label" in err[0]
+    assert not (tmp_path / "run").exists()
+    assert main(["learn", "status", str(tmp_path)]) == 2
+    assert "record.jsonl" in capsys.readouterr().err
