@@ -248,3 +248,34 @@ def test_failing_labeller_is_recorded_and_the_loop_goes_on(inputs, tmp_path):
     assert len(fails) == it0["failed"] and "planted" in fails[0]["reason"]
     stored = [rec for _, rec in LabelStore(tmp_path / "run" / "labels.db").records()]
     assert sum(not r["ok"] for r in stored) == it0["failed"]
+
+
+def test_md_explorer_stops_at_the_first_uncertain_frame(uninterrupted, tmp_path):
+    """Seed 003's explorer: the committee runs inside the MD every k steps and stops the run
+    at the first frame above the threshold; FirstAbove then takes that frame."""
+    import potlab
+    from potlab.learn import FirstAbove, MDExplorer, Pool, committee_scores
+    from potlab.md import parse_protocol
+    from potlab.potential.loading import load_committee
+
+    out, _ = uninterrupted
+    com_path = out / "iter_000" / "committee" / "committee.pt"
+    best = json.loads((out / "iter_000" / "committee" / "committee.json").read_text())["best_member"]
+    pot = potlab.load(out / "iter_000" / "committee" / f"member_{best}" / "model.pt")
+    com = load_committee(com_path, group=False)
+    start = ase.io.read(out / "setup" / "start.extxyz")
+    level = committee_scores(com, [start]).max_forces_var[0]
+    p = parse_protocol({"ensemble": "nvt", "steps": 100, "interval": 5, "timestep_fs": 2.0,
+                        "temperatures_K": [300], "repeats": 2, "formats": ["extxyz"],
+                        "monitors": {"enabled": False}})
+    threshold = 0.5 * float(level)  # the start is already above: the first check stops it
+    exp = MDExplorer(p, str(com_path), stop_max_forces_var=threshold, uq_every=5).run(
+        start, pot.calculator(), tmp_path / "explore")
+    assert len(exp.run_dirs) == 2 and set(exp.run_index.tolist()) == {0, 1}
+    for k, reason in enumerate(exp.stopped):
+        assert "committee max force variance" in reason
+        assert exp.steps[exp.run_index == k].max() == 5  # stopped at the first check (k = 5)
+    s = committee_scores(com, exp.frames)
+    pool = Pool(s.max_forces_var, exp.steps, run=exp.run_index)
+    picked = FirstAbove(threshold)(pool, np.arange(len(exp.frames)))
+    assert sorted(exp.run_index[picked].tolist()) == [0, 1]
