@@ -269,10 +269,10 @@ def test_reference_trajectory_without_forces_is_named(tmp_path):
     raw["md"]["repeats"] = 1
     res = run_study(parse_study(raw, source="s.yaml"), tmp_path / "out", workers=1)
     err = res.failed["reference/Li3PS4/T1000K_r0"]
-    assert "aimd.extxyz: frame 0: field 'forces'" in err
+    assert "aimd.extxyz: frame 1: field 'forces'" in err
     assert "reference.forces_key" in err
     assert all(k != "report" for k in res.failed)  # the report still ran, from what exists
-    states = dict((k, s) for k, s, _ in study_status(tmp_path / "out"))
+    states = {k: s for k, s, _ in study_status(tmp_path / "out")}
     assert states["reference/Li3PS4/T1000K_r0"] == "failed"
     assert states["train/ani_s0"] == "blocked"
 

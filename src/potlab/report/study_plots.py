@@ -144,7 +144,7 @@ def density_maps(maps: dict[str, dict[str, np.ndarray]], materials: list[str], p
             if d is None:
                 ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes, fontsize=8)
             else:
-                ax.imshow(d.sum(axis=axis).T, origin="lower", cmap="magma", aspect="auto")
+                ax.imshow(d.sum(axis=axis).T, origin="lower", cmap="magma", aspect="equal")
             if j == 0:
                 ax.set_ylabel(lab, fontsize=8)
             if i == 0:

@@ -128,7 +128,8 @@ def _crashed_result(job_dir: Path, p: dict, protocol, err: Exception) -> dict[st
 def import_reference_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[str, Any]:
     """The user's own reference trajectory (any file ``ase.io.read`` reads: extxyz, OUTCAR,
     vasprun.xml) checked and copied into the study's layout (``trajectory.extxyz`` with
-    ``info['time_fs']``, energies and forces; ``result.json``)."""
+    ``info['time_fs']``, energies and forces; ``result.json``). Every frame needs an energy
+    and forces, except frame 0 (an MD output's unlabelled starting structure)."""
     import ase.io
     from ase.calculators.singlepoint import SinglePointCalculator
 
@@ -147,8 +148,9 @@ def import_reference_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[
     dt = p.get("frame_interval_fs")
     out = []
     for k, a in enumerate(frames):
-        energy = _label(a, p["energy_key"], "energy", path, k, scalar=True)
-        forces = _label(a, p["forces_key"], "forces", path, k)
+        # frame 0 of an MD output is often the unlabelled starting structure
+        energy = _label(a, p["energy_key"], "energy", path, k, scalar=True, required=k > 0)
+        forces = _label(a, p["forces_key"], "forces", path, k, required=k > 0)
         stress = _label(a, p["stress_key"], "stress", path, k, required=False)
         if "time_fs" not in a.info:
             if dt is None:
@@ -159,10 +161,10 @@ def import_reference_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[
         a.info.setdefault("step", k)
         a.info["phase"] = "production"
         b = a.copy()
-        kept = {"energy": energy, "forces": forces}
-        if stress is not None:
-            kept["stress"] = stress
-        b.calc = SinglePointCalculator(b, **kept)
+        kept = {k2: v for k2, v in (("energy", energy), ("forces", forces), ("stress", stress))
+                if v is not None}
+        if kept:
+            b.calc = SinglePointCalculator(b, **kept)
         out.append(b)
     with atomic_path(job_dir / "trajectory.extxyz", suffix=".extxyz") as tmp:
         ase.io.write(tmp, out, format="extxyz")

@@ -87,6 +87,12 @@ def write_report(res: dict[str, Any], root: Path, job_dir: Path) -> tuple[Path, 
             rows.append([lab, mat, _pm(me.get("force_mae_meV_A"), ".1f"), _pm(me.get("force_r2"), ".3f"),
                          _pm(me.get("energy_mae_meV_atom"), ".1f")])
     doc.table(["model", "material", "F MAE (meV/Å)", "F R²", "E MAE (meV/atom)"], rows, "llrrr")
+    others = [m for m in mats if m not in res["train_materials"]]
+    if others:
+        doc.para(f"Energies on {', '.join(others)} (not in training) are not comparable: the "
+                 "per-element reference energies are fitted on the training compositions, and "
+                 "one composition does not determine them (seed 000 ignored transfer energies "
+                 "for the same reason). Forces do not depend on them.")
 
     # --- RDF and stability
     doc.heading("Structure and stability")
