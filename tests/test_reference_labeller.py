@@ -69,7 +69,7 @@ class CountingEMT(EMT):
 
 
 def _counting_method(settings=None):
-    method = Method("tests:CountingEMT", settings or {})
+    method = Method(f"{__name__}:CountingEMT", settings or {})  # importable: check() builds it
     object.__setattr__(method, "calculator", lambda atoms: CountingEMT())
     return method
 
@@ -197,6 +197,9 @@ def test_chgnet_labels_equal_a_direct_call_and_keep_quiet(capfd, rng):
 def test_sevennet_labels_equal_a_direct_call(li3ps4_frames):
     """SevenNet-0 (weights inside the sevenn wheel) as a teacher: the labeller's numbers
     are those of SevenNet's own ASE calculator."""
+    from potlab.models.e3nn_import import import_mace_and_e3nn
+
+    import_mace_and_e3nn()  # sevenn imports e3nn: import it the way potlab does
     from sevenn.calculator import SevenNetCalculator
 
     atoms = li3ps4_frames[0].copy()

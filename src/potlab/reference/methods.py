@@ -105,6 +105,8 @@ class Method:
             if self.name in _XTB:
                 require_extra("tblite.ase", "reference", what)
             elif self.name in _FOUNDATION:
+                if self.name == "sevennet":
+                    _import_e3nn()
                 require_extra(f"{_FOUNDATION[self.name]}.calculator"
                               if self.name == "sevennet" else "chgnet.model", "reference", what)
             else:
@@ -158,8 +160,16 @@ def _chgnet(model: str) -> Calculator:
             use_device="cpu")
 
 
+def _import_e3nn() -> None:
+    """sevenn imports e3nn, whose import needs potlab's scoped torch.load workaround."""
+    from potlab.models.e3nn_import import import_mace_and_e3nn
+
+    import_mace_and_e3nn()
+
+
 @functools.lru_cache(maxsize=2)
 def _sevennet(model: str) -> Calculator:
+    _import_e3nn()
     sevenn = require_extra("sevenn.calculator", "reference",
                            "method 'sevennet' (sevenn==0.10.4, see requirements-reference.txt)")
     with third_party_output():

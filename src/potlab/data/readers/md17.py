@@ -91,10 +91,10 @@ def read_md17_npz(
             raise DataError(path, f"{energies.size} energies for {m} frames", field="energies")
     if forces is not None:
         forces = as_array("forces", forces, float) * KCAL_PER_MOL
-        if forces.shape != positions.shape:
+        if forces.ndim == 0 or forces.shape[0] != m:  # per-frame shapes: checked by validation
             raise DataError(
-                path, f"forces of shape {forces.shape}, coordinates {positions.shape}",
-                field="forces",
+                path, f"forces for {forces.shape[0] if forces.ndim else 0} frames, coordinates "
+                f"for {m}", field="forces",
             )
 
     frames = []
