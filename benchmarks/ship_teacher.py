@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("study_dir", nargs="?", help="a study directory with a finished reference stage")
     ap.add_argument("--runs", help="run folders DIR/<material>/T<T>K_r<r> (instead of a study dir)")
     ap.add_argument("--preset", default="quick-teacher")
+    ap.add_argument("--note", default="", help="a remark stored in PROVENANCE.json")
     ap.add_argument("--made-by", default="potlab study run li_conductors --preset quick-teacher "
                     "--stages reference")
     args = ap.parse_args()
@@ -46,6 +47,9 @@ def main() -> None:
     for job in jobs:
         _, mat, run = job.key.split("/")
         src = (Path(args.runs) / mat / run) if args.runs else (Path(args.study_dir) / job.key)
+        if not (src / "result.json").exists():
+            print(f"{job.key}: no finished run in {src}, not shipped")
+            continue
         res = json.loads((src / "result.json").read_text())
         if float(res["temperature_K"]) != job.payload["temperature_K"] or res["seed"] != job.payload["seed"]:
             raise SystemExit(f"{src}: temperature/seed differ from the plan's {job.key}")
@@ -73,7 +77,8 @@ def main() -> None:
             "protocol": study.md, "structures": {k: Path(m.structure).name
                                                  for k, m in study.materials.items()},
             "versions": versions, "potlab_commit": commit, "threads_per_run": 1, "runs": runs,
-            "licence": "made by potlab (MIT); structures: see ../../structures/"}
+            "licence": "made by potlab (MIT); structures: see ../../structures/",
+            "note": args.note}
     (DEST / "PROVENANCE.json").write_text(json.dumps(prov, indent=1))
     print(f"wrote {len(runs)} trajectories and PROVENANCE.json to {DEST}")
 

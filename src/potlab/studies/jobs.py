@@ -91,6 +91,9 @@ def md_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[str, Any]:
         calc_spec["model"] = str(root / calc_spec["model"])
     atoms = read_structure(p["structure"], p.get("supercell"))
     calc = make_calculator(calc_spec, atoms)
+    if hasattr(calc, "reset"):
+        # foundation-model calculators are cached per process: start from a clean state
+        calc.reset()
     protocol = parse_protocol(p["protocol"], source=f"{job_dir}: protocol")
     try:
         res = asdict(run_md(atoms, calc, protocol, job_dir, temperature_K=p["temperature_K"],
