@@ -235,7 +235,7 @@ def test_unknown_key_is_named():
         parse_study(raw, source="tiny.yaml")
     raw = tiny_study()
     del raw["data"]
-    with pytest.raises(StudyError, match=r"tiny.yaml: data: missing key"):
+    with pytest.raises(StudyError, match=r"tiny.yaml: data: missing"):
         parse_study(raw, source="tiny.yaml")
     raw = tiny_study()
     raw["train"]["training"]["lerning_rate"] = 1

@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from potlab.strict import StrictModel as _Strict
+from potlab.strict import format_validation_error as _format
 
 
 class ProtocolError(ValueError):
     """A protocol problem; the message names the file and the key."""
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Ramp(_Strict):
@@ -169,17 +169,6 @@ def run_dir_name(temperature_K: float, repeat: int) -> str:
     """``T800K_r0``: the directory of one temperature and repeat."""
     t = f"{temperature_K:g}"
     return f"T{t}K_r{repeat}"
-
-
-def _format(err: ValidationError, source: str) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown key {e['loc'][-1]!r}"
-        lines.append(f"{source}: {loc or '<top>'}: {msg}")
-    return "\n".join(lines)
 
 
 def parse_protocol(raw: dict[str, Any] | None, source: str = "<protocol>") -> MDProtocol:

@@ -19,14 +19,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from potlab.errors import InputError
+from potlab.strict import StrictModel as _Strict
+from potlab.strict import format_validation_error as _format
 
 
 class StudyError(InputError):
     """A study problem; the message names the file and the key."""
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -245,19 +244,6 @@ def _deep_merge(base: dict, over: dict, path: str = "") -> dict:
         else:
             out[k] = copy.deepcopy(v)
     return out
-
-
-def _format(err: ValidationError, source: str) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"] if not str(x).startswith("function-"))
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif e["type"] == "missing":
-            msg = "missing key"
-        lines.append(f"{source}: {loc or '<top>'}: {msg}")
-    return "\n".join(lines)
 
 
 def parse_study(raw: dict[str, Any], source: str = "<study>", base: Path | None = None,
