@@ -95,10 +95,17 @@ def md_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[str, Any]:
         # foundation-model calculators are cached per process: start from a clean state
         calc.reset()
     protocol = parse_protocol(p["protocol"], source=f"{job_dir}: protocol")
+    from contextlib import nullcontext
+
+    from potlab.quiet import third_party_output
+
+    # a teacher's own warnings (CHGNet warns on every call) go to the debug log
+    quiet = third_party_output() if "method" in calc_spec else nullcontext()
     try:
-        res = asdict(run_md(atoms, calc, protocol, job_dir, temperature_K=p["temperature_K"],
-                            seed=p["seed"], resume=True))
-    except Exception as err:
+        with quiet:
+            res = asdict(run_md(atoms, calc, protocol, job_dir, temperature_K=p["temperature_K"],
+                                seed=p["seed"], resume=True))
+    except Exception as err:  # a model's exploded MD is a result, not a failed job
         if not p.get("tolerate_errors"):
             raise
         res = _crashed_result(job_dir, p, protocol, err)
