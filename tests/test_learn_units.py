@@ -95,7 +95,21 @@ def test_never_a_frame_already_in_the_data():
     idx, _, counts = select_frames(p, AbsoluteThreshold(1.0), frozenset({"a", "b", "c"}),
                                      None, max_frames=10)
     assert idx.tolist() == [3]
-    assert counts == {"scored": 4, "above_threshold": 1, "selected": 1}
+    assert counts == {"scored": 4, "unfused": 1, "above_threshold": 1, "selected": 1}
+
+
+def test_a_fused_frame_is_never_selected():
+    """Two atoms closer than half their covalent radii sum (H-H: 0.5 x 0.62 = 0.31 A) are
+    fused: such a frame of a poor model crashes xTB (AtomsTooClose) and is never labelled."""
+    from potlab.learn.explorers import fused_frames
+
+    frames = [Atoms("H2O", positions=[[0, 0, 0], [d, 0, 0], [0, 2.0, 0]]) for d in (0.74, 0.30, 0.32)]
+    assert fused_frames(frames, 0.5).tolist() == [False, True, False]
+    assert fused_frames(frames, None).tolist() == [False, False, False]
+    p = Pool(np.array([5.0, 9.0, 6.0]), np.arange(3), hashes=["a", "b", "c"],
+             fused=fused_frames(frames, 0.5))
+    idx, _, counts = select_frames(p, AbsoluteThreshold(1.0), frozenset(), None, max_frames=10)
+    assert idx.tolist() == [0, 2] and counts["unfused"] == 2
 
 
 def test_select_frames_chain_with_max_m():

@@ -171,7 +171,7 @@ class SimilaritySpec(StrictModel):
 class SelectSpec(StrictModel):
     """Frames above the threshold, screened, at most ``max_new_labels`` labels per
     iteration counting the augmented copies (seed 002: 150 = 50 frames x 3), never a frame
-    already in the data. ``first_only`` (seed 003) takes only the first frame above the
+    already in the data, never a fused frame (``min_distance_fraction``). ``first_only`` (seed 003) takes only the first frame above the
     threshold per run, or the frame of largest uncertainty when none is."""
 
     threshold: CalibratedThresholdSpec | AbsoluteThresholdSpec = Field(
@@ -179,6 +179,10 @@ class SelectSpec(StrictModel):
     similarity: SimilaritySpec = Field(default_factory=SimilaritySpec)
     max_new_labels: int = Field(150, ge=1)
     first_only: bool = False
+    #: frames with two atoms closer than this fraction of their covalent radii sum (the
+    #: fusion monitor's test) are never labelled: a collapsed frame of a poor model makes
+    #: the reference fail (xTB: AtomsTooClose) or teaches nothing physical; null keeps them
+    min_distance_fraction: float | None = Field(0.5, gt=0, lt=1)
 
 
 class AugmentSpec(StrictModel):

@@ -22,7 +22,7 @@ import ase.io
 import numpy as np
 from ase import Atoms
 
-from potlab.md.monitors import BondMonitor
+from potlab.md.monitors import BondMonitor, FusionMonitor
 
 
 @dataclass
@@ -49,6 +49,15 @@ def broken_bonds(frames: list[Atoms], start: Atoms, factor: float) -> np.ndarray
     if len(mon.i) == 0:
         return np.zeros(len(frames), dtype=bool)
     return np.array([bool((mon.lengths(f) > factor * mon.len0).any()) for f in frames])
+
+
+def fused_frames(frames: list[Atoms], fraction: float | None) -> np.ndarray:
+    """[n_frames] bool: two atoms closer than ``fraction`` x their covalent radii sum
+    (:class:`potlab.md.monitors.FusionMonitor`'s test); all False for ``fraction`` None."""
+    if fraction is None:
+        return np.zeros(len(frames), dtype=bool)
+    mon = FusionMonitor(fraction)
+    return np.array([mon.check(f, 0.0) is not None for f in frames], dtype=bool)
 
 
 def read_frames_of(run_dir: str | Path) -> list[Atoms]:

@@ -45,7 +45,8 @@ from potlab.atomic import write_text_atomic
 from potlab.learn.augment import UniformNoise
 from potlab.learn.config import LearnConfig
 from potlab.learn.convergence import Convergence
-from potlab.learn.explorers import Exploration, MDExplorer, SteeredExplorer, broken_bonds
+from potlab.learn.explorers import (Exploration, MDExplorer, SteeredExplorer, broken_bonds,
+                                    fused_frames)
 from potlab.learn.labelling import LabelStep
 from potlab.learn.merge import data_hashes, merge_data
 from potlab.learn.record import Record
@@ -62,7 +63,7 @@ from potlab.learn.uncertainty import committee_scores
 log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ("frame", "run", "step", "cv_A", "energy_mean_eV", "energy_std_eV",
-                 "max_forces_var_eV2_A2", "mean_forces_var_eV2_A2", "broken", "hash")
+                 "max_forces_var_eV2_A2", "mean_forces_var_eV2_A2", "broken", "fused", "hash")
 
 
 @dataclass
@@ -310,6 +311,7 @@ class LearningLoop:
         com = load_committee(tr["committee"], group=False)
         s = committee_scores(com, exp.frames)
         broken = broken_bonds(exp.frames, self.start_structure(), self.cfg.explore.break_factor)
+        fused = fused_frames(exp.frames, self.cfg.select.min_distance_fraction)
         cv = exp.cv if exp.cv is not None else np.full(len(exp.frames), np.nan)
         run = exp.run_index if exp.run_index is not None else np.zeros(len(exp.frames), dtype=int)
         rows = []
@@ -322,7 +324,8 @@ class LearningLoop:
                          "energy_std_eV": float(s.energy_std[k]),
                          "max_forces_var_eV2_A2": float(s.max_forces_var[k]),
                          "mean_forces_var_eV2_A2": float(s.mean_forces_var[k]),
-                         "broken": int(broken[k]), "hash": structure_hash(f, c, sp)})
+                         "broken": int(broken[k]), "fused": int(fused[k]),
+                         "hash": structure_hash(f, c, sp)})
         _write_csv(d / "scores.csv", rows, SCORE_COLUMNS)
         unc = s.measure(self.cfg.score.measure)
         return {"frames_scored": len(rows), "measure": self.cfg.score.measure,
@@ -339,6 +342,7 @@ class LearningLoop:
                     cv=None if np.isnan(cv).all() else cv,
                     energy=np.array([float(r["energy_mean_eV"]) for r in rows]),
                     broken=np.array([bool(int(r["broken"])) for r in rows]),
+                    fused=np.array([bool(int(r.get("fused") or 0)) for r in rows]),
                     hashes=[r["hash"] for r in rows],
                     run=np.array([int(r["run"]) for r in rows]))
 

@@ -6,6 +6,7 @@ indices it keeps (in trajectory order); :func:`select_frames` chains them as see
   frames of the explorer's first N steps; :class:`AbsoluteThreshold` (seed 003: 0.5
   eV^2/A^2); :class:`AboveThreshold` keeps the frames above the threshold.
 - :class:`NotInData`: never a frame whose structure hash is already in the data.
+- :class:`NotFused`: never a frame with two atoms fused (the reference fails on it).
 - :class:`SimilarityScreen` (seed 002, 2.3.3): walking the frames in order, a frame is kept
   only if it differs from every frame kept so far by at least ``min_cv`` in the
   collective variable (the spring length, A) and ``min_energy`` in energy (eV); at most
@@ -40,6 +41,7 @@ class Pool:
     broken: np.ndarray | None = None
     hashes: list[str] = field(default_factory=list)
     run: np.ndarray | None = None  # which explorer run each frame came from
+    fused: np.ndarray | None = None  # two atoms closer than the fusion criterion
 
     def __len__(self) -> int:
         return len(self.uncertainty)
@@ -97,6 +99,14 @@ class NotInData:
 
     def __call__(self, pool: Pool, idx: np.ndarray) -> np.ndarray:
         return np.array([i for i in idx if pool.hashes[i] not in self.known], dtype=int)
+
+
+@dataclass(frozen=True)
+class NotFused:
+    """Frames not marked ``fused`` in the pool (all of them when the pool has no mark)."""
+
+    def __call__(self, pool: Pool, idx: np.ndarray) -> np.ndarray:
+        return idx if pool.fused is None else idx[~pool.fused[idx]]
 
 
 @dataclass(frozen=True)
@@ -162,7 +172,7 @@ class FirstAbove:
 def select_frames(pool: Pool, threshold: CalibratedThreshold | AbsoluteThreshold,
                   known: frozenset[str], screen: SimilarityScreen | None, max_frames: int,
                   first_only: bool = False) -> tuple[np.ndarray, Calibration, dict[str, int]]:
-    """Seed 002's chain: threshold -> not in the data -> similarity screen -> at most
+    """Seed 002's chain: threshold -> not in the data, not fused -> similarity screen -> at most
     ``max_frames``; with ``first_only`` seed 003's first frame above the threshold (or the
     most uncertain). Returns the kept indices, the calibration and the count after each
     stage."""
@@ -170,6 +180,8 @@ def select_frames(pool: Pool, threshold: CalibratedThreshold | AbsoluteThreshold
     idx = np.arange(len(pool))
     counts = {"scored": len(idx)}
     idx = NotInData(known)(pool, idx)
+    idx = NotFused()(pool, idx)
+    counts["unfused"] = len(idx)
     if first_only:
         idx = FirstAbove(cal.threshold)(pool, idx)
         counts["above_threshold"] = int((pool.uncertainty > cal.threshold).sum())
