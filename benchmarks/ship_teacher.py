@@ -9,6 +9,9 @@ writes ``PROVENANCE.json`` beside them: the preset, the protocol and seed of eve
 speed and stability from ``result.json``, the package versions and the command. The ``quick``
 preset imports these files as its reference (``reference.source: files``).
 
+``--only MATERIAL ...`` ships those materials and keeps the other runs listed in
+PROVENANCE.json (each run records the potlab commit it was shipped from).
+
 ``--runs DIR`` takes run folders laid out as ``DIR/<material>/T<T>K_r<r>/`` made by
 ``potlab.studies.jobs.md_job`` directly; the script checks that their protocol and seeds are
 the ones the preset's reference stage plans.
@@ -37,6 +40,8 @@ def main() -> None:
     ap.add_argument("--runs", help="run folders DIR/<material>/T<T>K_r<r> (instead of a study dir)")
     ap.add_argument("--preset", default="quick-teacher")
     ap.add_argument("--note", default="", help="a remark stored in PROVENANCE.json")
+    ap.add_argument("--only", nargs="+", metavar="MATERIAL",
+                    help="ship these materials only; the other runs in PROVENANCE.json are kept")
     ap.add_argument("--made-by", default="potlab study run li_conductors --preset quick-teacher "
                     "--stages reference")
     args = ap.parse_args()
@@ -46,6 +51,8 @@ def main() -> None:
     runs = []
     for job in jobs:
         _, mat, run = job.key.split("/")
+        if args.only and mat not in args.only:
+            continue
         src = (Path(args.runs) / mat / run) if args.runs else (Path(args.study_dir) / job.key)
         if not (src / "result.json").exists():
             print(f"{job.key}: no finished run in {src}, not shipped")
@@ -72,8 +79,22 @@ def main() -> None:
                                 check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    prov = {"what": "CHGNet reference trajectories of the li_conductors quick preset",
-            "made_by": args.made_by, "preset": args.preset, "method": study.reference.method,
+    for r in runs:
+        r["potlab_commit"] = commit
+    made_by = args.made_by
+    old = DEST / "PROVENANCE.json"
+    if args.only and old.exists():  # keep the runs of the other materials as they were shipped
+        before = json.loads(old.read_text())
+        for r in before.get("runs", []):
+            r.setdefault("potlab_commit", before.get("potlab_commit", "unknown"))
+        runs = [r for r in before.get("runs", []) if r["material"] not in args.only] + runs
+        commit = before.get("potlab_commit", commit)
+        for r in runs:
+            if r["material"] in args.only:
+                r["made_by"] = args.made_by
+        made_by = before.get("made_by", made_by)
+    prov = {"what": "CHGNet reference trajectories of the li_conductors quick and standard presets",
+            "made_by": made_by, "preset": args.preset, "method": study.reference.method,
             "protocol": study.md, "structures": {k: Path(m.structure).name
                                                  for k, m in study.materials.items()},
             "versions": versions, "potlab_commit": commit, "threads_per_run": 1, "runs": runs,

@@ -283,7 +283,7 @@ def test_bundled_quick_preset_imports_its_shipped_reference(tmp_path):
     """The quick preset (make demo) reads CHGNet trajectories that ship with potlab: its
     reference and data stages run on them here (the rest is `make demo`)."""
     path = bundled_studies()["li_conductors"]
-    for preset in ("quick", "quick-teacher", "standard", "full"):
+    for preset in ("quick", "quick-teacher", "standard", "large", "full"):
         load_study(path, preset=preset)  # every preset validates
     study = load_study(path, preset="quick")
     assert len(study.train.models) >= 3 and "so3krates" in [m.name for m in study.train.models]
