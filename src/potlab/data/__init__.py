@@ -9,7 +9,14 @@ fails at read time with a :class:`DataError` naming file, frame and field.
 from __future__ import annotations
 
 from potlab.data.dataset import Dataset
-from potlab.data.e0 import E0Fit, apply_e0, e0_from_dict, fit_e0
+from potlab.data.e0 import (
+    E0Fit,
+    apply_e0,
+    composition_counts,
+    e0_from_dict,
+    fit_e0,
+    fit_e0_streaming,
+)
 from potlab.data.errors import DataError
 from potlab.data.keys import (
     CONFIG_TYPE_KEY,
@@ -21,6 +28,8 @@ from potlab.data.keys import (
     SOURCE_GROUP_KEY,
     SOURCE_INDEX_KEY,
 )
+from potlab.data.lazy import LazyFrames, elements_of, is_lazy, open_frames, take
+from potlab.data.loader import iter_batches
 from potlab.data.outliers import OutlierReport, drop_outliers, screen_outliers
 from potlab.data.readers import (
     read_ase_db,
@@ -55,15 +64,22 @@ __all__ = [
     "DataError",
     "Dataset",
     "E0Fit",
+    "LazyFrames",
     "OutlierReport",
     "Split",
     "apply_e0",
     "check_split",
+    "composition_counts",
     "drop_outliers",
     "e0_from_dict",
+    "elements_of",
     "fingerprint",
     "fit_e0",
+    "fit_e0_streaming",
     "frame_weights",
+    "is_lazy",
+    "iter_batches",
+    "open_frames",
     "random_split",
     "read_ase_db",
     "read_ase_file",
@@ -77,6 +93,7 @@ __all__ = [
     "split_from_file",
     "subset_split",
     "subsets",
+    "take",
     "validate_frames",
     "write_extxyz",
 ]

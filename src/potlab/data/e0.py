@@ -134,10 +134,13 @@ def fit_e0(
        e.g. every frame the same composition) the minimum-norm solution is used and
        ``rank_deficient`` is set.
 
-    Frames must carry ``info["REF_energy"]`` (eV).
+    Frames must carry ``info["REF_energy"]`` (eV). A :class:`~potlab.data.lazy.LazyFrames`
+    is fitted by :func:`fit_e0_streaming` (the same fit, energies read in chunks).
     """
     if not frames:
         raise ValueError("fit_e0 needs at least one frame")
+    if getattr(frames, "lazy", False):
+        return fit_e0_streaming(frames, isolated_config_types=isolated_config_types)
     energies = np.array([_energy(a, i) for i, a in enumerate(frames)])
     isolated = np.array([_is_isolated(a, isolated_config_types) for a in frames])
     notes: list[str] = []
@@ -229,4 +232,89 @@ def apply_e0(frames: Sequence[Atoms], e0: E0Fit | Mapping[int, float]) -> np.nda
                 f"frame {i}: no E0 for element {chemical_symbols[z]} (Z={z}); "
                 f"E0 is known for {', '.join(chemical_symbols[k] for k in sorted(table))}"
             ) from None
+    return out
+
+
+def fit_e0_streaming(frames, *, isolated_config_types: Sequence[str] = ("IsolatedAtom", "isolated_atom"),
+                     energies: np.ndarray | None = None) -> E0Fit:
+    """:func:`fit_e0` of a :class:`~potlab.data.lazy.LazyFrames`: the energies are read in
+    chunks (or given, shape (n_frames,) eV), the element counts come from the frames'
+    compositions, and the least squares runs over compositions weighted by how many
+    frames have each, which has the normal equations (so the solution, also the
+    minimum-norm one) of the fit over every frame."""
+    e = frames.energies() if energies is None else np.asarray(energies, dtype=float)
+    return fit_e0_compositions(
+        e, frames.comp, frames.compositions, frames.n_atoms,
+        frames.single_nonperiodic
+        | (np.isin(frames.config_types(), list(isolated_config_types)) & (frames.n_atoms == 1)),
+    )
+
+
+def fit_e0_compositions(energies: np.ndarray, comp: np.ndarray, compositions: Sequence[np.ndarray],
+                        n_atoms: np.ndarray, isolated: np.ndarray) -> E0Fit:
+    """E0 as :func:`fit_e0` from per-frame arrays: ``energies`` (eV), ``comp`` (index into
+    ``compositions``, each the atomic numbers of a frame), ``n_atoms`` and ``isolated``
+    (single atoms that define E0 directly), all shape (n_frames,)."""
+    n = len(energies)
+    if n == 0:
+        raise ValueError("fit_e0 needs at least one frame")
+    comp = np.asarray(comp, dtype=np.int64)
+    isolated = np.asarray(isolated, dtype=bool)
+    notes: list[str] = []
+    e0: dict[int, float] = {}
+    iso_z = np.array([int(compositions[c][0]) for c in comp[isolated]], dtype=int)
+    by_z = sorted(set(iso_z.tolist()))
+    for z in by_z:
+        values = energies[isolated][iso_z == z]
+        e0[z] = float(np.mean(values))
+        if np.ptp(values) > 1e-6:
+            notes.append(f"{len(values)} isolated {chemical_symbols[z]} frames differ by "
+                         f"{np.ptp(values):.3g} eV; their mean is used")
+    rest = np.flatnonzero(~isolated)
+    used_comps = np.unique(comp[rest])
+    elements = sorted({int(z) for c in used_comps.tolist() for z in compositions[c]})
+    unknown = [z for z in elements if z not in e0]
+    rank_deficient = False
+    if unknown:
+        n_c = np.bincount(comp[rest], minlength=len(compositions))[used_comps].astype(float)
+        mean_c = np.bincount(comp[rest], weights=energies[rest],
+                             minlength=len(compositions))[used_comps] / n_c
+        counts = composition_counts([compositions[c] for c in used_comps], unknown)
+        known_z = sorted(e0)
+        known = composition_counts([compositions[c] for c in used_comps], known_z) @ np.array(
+            [e0[z] for z in known_z])
+        w = np.sqrt(n_c)
+        solution, _, rank, _ = np.linalg.lstsq(counts * w[:, None], (mean_c - known) * w, rcond=None)
+        if rank < len(unknown):
+            rank_deficient = True
+            notes.append(
+                f"element counts have rank {rank} < {len(unknown)} elements to fit "
+                f"({', '.join(chemical_symbols[z] for z in unknown)}): E0 is not determined "
+                "by these frames (e.g. a single composition); the minimum-norm solution is "
+                "used. Add isolated atoms or other compositions."
+            )
+        e0.update({z: float(v) for z, v in zip(unknown, solution, strict=True)})
+    if not e0:
+        raise ValueError("no elements found to fit E0")
+    method = ("isolated+least_squares" if by_z and unknown else "isolated" if by_z
+              else "least_squares")
+    used = rest if rest.size else np.arange(n)
+    table = composition_counts(compositions, sorted(e0)) @ np.array([e0[z] for z in sorted(e0)])
+    residual = (energies[used] - table[comp[used]]) / np.asarray(n_atoms, dtype=float)[used]
+    for note in notes:
+        log.warning("E0 fit: %s", note)
+    log.info("E0 fit by %s over %d frames (streamed)", method, n)
+    return E0Fit(energies=dict(sorted(e0.items())), method=method, n_frames=n,
+                 rmse_per_atom=float(np.sqrt(np.mean(residual**2))),
+                 rank_deficient=rank_deficient, warnings=notes)
+
+
+def composition_counts(compositions: Sequence[np.ndarray], elements: Sequence[int]) -> np.ndarray:
+    """Element counts of each composition, shape (n_compositions, n_elements)."""
+    col = {z: j for j, z in enumerate(elements)}
+    out = np.zeros((len(compositions), len(elements)))
+    for i, numbers in enumerate(compositions):
+        for z in np.asarray(numbers).tolist():
+            if int(z) in col:
+                out[i, col[int(z)]] += 1
     return out

@@ -144,26 +144,10 @@ def screen_outliers(
     max_force: optional absolute cap on any atomic force norm, eV/Å.
     """
     n = len(frames)
-    max_f = np.full(n, np.nan)
-    for i, atoms in enumerate(frames):
-        forces = atoms.arrays.get(REF_FORCES_KEY)
-        if forces is not None and len(atoms):
-            max_f[i] = float(np.linalg.norm(np.asarray(forces), axis=1).max())
-
-    has_energy = [i for i, a in enumerate(frames) if REF_ENERGY_KEY in a.info]
-    e_per_atom = np.full(n, np.nan)
-    fit: E0Fit | None = None
-    if has_energy:
-        with_energy = [frames[i] for i in has_energy]
-        if e0 is None:
-            fit = fit_e0(with_energy)
-        else:
-            fit = e0 if isinstance(e0, E0Fit) else e0_from_dict(e0)
-        baseline = apply_e0(with_energy, fit)
-        for j, i in enumerate(has_energy):
-            if len(frames[i]) > 1:
-                energy = float(frames[i].info[REF_ENERGY_KEY])
-                e_per_atom[i] = (energy - baseline[j]) / len(frames[i])
+    if getattr(frames, "lazy", False):
+        max_f, e_per_atom, fit = _statistics_streaming(frames, e0)
+    else:
+        max_f, e_per_atom, fit = _statistics(frames, e0)
 
     z_f, med_f, scale_f = robust_z(max_f)
     z_e, med_e, scale_e = robust_z(e_per_atom)
@@ -198,6 +182,57 @@ def screen_outliers(
     )
     log.info("outlier screen: %d of %d frames flagged", len(report.indices), n)
     return report
+
+
+def _statistics(frames: Sequence[Atoms], e0) -> tuple[np.ndarray, np.ndarray, E0Fit | None]:
+    """Per frame: max atomic force norm (eV/A) and E0-subtracted energy per atom."""
+    n = len(frames)
+    max_f = np.full(n, np.nan)
+    for i, atoms in enumerate(frames):
+        forces = atoms.arrays.get(REF_FORCES_KEY)
+        if forces is not None and len(atoms):
+            max_f[i] = float(np.linalg.norm(np.asarray(forces), axis=1).max())
+
+    has_energy = [i for i, a in enumerate(frames) if REF_ENERGY_KEY in a.info]
+    e_per_atom = np.full(n, np.nan)
+    fit: E0Fit | None = None
+    if has_energy:
+        with_energy = [frames[i] for i in has_energy]
+        if e0 is None:
+            fit = fit_e0(with_energy)
+        else:
+            fit = e0 if isinstance(e0, E0Fit) else e0_from_dict(e0)
+        baseline = apply_e0(with_energy, fit)
+        for j, i in enumerate(has_energy):
+            if len(frames[i]) > 1:
+                energy = float(frames[i].info[REF_ENERGY_KEY])
+                e_per_atom[i] = (energy - baseline[j]) / len(frames[i])
+    return max_f, e_per_atom, fit
+
+
+def _statistics_streaming(frames, e0) -> tuple[np.ndarray, np.ndarray, E0Fit | None]:
+    """:func:`_statistics` of a LazyFrames: one pass over the file in chunks (every frame
+    has an energy and forces: the lazy sources require them)."""
+    from potlab.data.e0 import composition_counts, fit_e0_streaming
+
+    n = len(frames)
+    max_f, energy = np.full(n, np.nan), np.full(n, np.nan)
+    for pos in frames.chunks():
+        for k, atoms in zip(pos.tolist(), frames.read(pos)):
+            energy[k] = float(atoms.info[REF_ENERGY_KEY])
+            max_f[k] = float(np.linalg.norm(atoms.arrays[REF_FORCES_KEY], axis=1).max())
+    if e0 is None:
+        fit = fit_e0_streaming(frames, energies=energy)
+    else:
+        fit = e0 if isinstance(e0, E0Fit) else e0_from_dict(e0)
+    z = sorted(fit.energies)
+    missing = sorted(set(frames.elements) - set(z))
+    if missing:
+        raise ValueError(f"no E0 for element(s) Z={missing}; E0 is known for Z={z}")
+    table = composition_counts(frames.compositions, z) @ np.array([fit.energies[k] for k in z])
+    n_atoms = frames.n_atoms.astype(float)
+    e_per_atom = np.where(n_atoms > 1, (energy - table[frames.comp]) / n_atoms, np.nan)
+    return max_f, e_per_atom, fit
 
 
 def drop_outliers(frames: Sequence[Atoms], report: OutlierReport) -> list[Atoms]:

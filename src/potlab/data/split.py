@@ -107,7 +107,10 @@ class Split:
 
 def fingerprint(frames: Sequence[Atoms], n: int | None = None) -> str:
     """A hash (16 hex characters) of the first ``n`` frames' atomic numbers and positions
-    (rounded to 1e-6 A): equal for the same structures in the same order."""
+    (rounded to 1e-6 A): equal for the same structures in the same order. A LazyFrames
+    computes it streaming (the same hash)."""
+    if getattr(frames, "lazy", False):
+        return frames.fingerprint(n)
     h = hashlib.sha256()
     for a in frames[: len(frames) if n is None else n]:
         h.update(np.asarray(a.numbers, dtype=np.int64).tobytes())

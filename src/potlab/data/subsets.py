@@ -23,6 +23,10 @@ def config_type(atoms: Atoms) -> str:
 def subsets(frames: Sequence[Atoms]) -> dict[str, list[int]]:
     """Frame indices grouped by ``config_type``, subsets in order of first appearance."""
     groups: dict[str, list[int]] = {}
+    if getattr(frames, "lazy", False):  # LazyFrames: from its index, nothing read
+        for i, name in enumerate(frames.config_types()):
+            groups.setdefault(name, []).append(i)
+        return groups
     for i, atoms in enumerate(frames):
         groups.setdefault(config_type(atoms), []).append(i)
     return groups

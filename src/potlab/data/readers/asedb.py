@@ -59,37 +59,40 @@ def read_ase_db(
     except Exception as err:
         raise DataError(path, f"could not open as an ASE database: {err}") from err
 
-    frames = []
-    for i in _select(len(rows), index, path):
-        row = rows[i]
-        try:
-            atoms = row.toatoms()
-        except Exception as err:
-            raise DataError(
-                path, f"could not build a structure from row id {row.id}: {err}", frame=i
-            ) from err
-        try:
-            results = {
-                name: row.get(name)
-                for name in ("energy", "free_energy", "forces", "stress")
-                if row.get(name) is not None
-            }
-            # row.data wins over key-value pairs, which win over calculator results.
-            kvp = dict(row.key_value_pairs)
-            store = {**kvp, **dict(getattr(row, "data", None) or {})}
-        except Exception as err:  # noqa: BLE001 - a damaged row: ASE raises many types
-            raise DataError(path, f"damaged row id {row.id}: {type(err).__name__}: {err}",
-                            frame=i) from None
-
-        frames.append(
-            _label(
-                atoms,
-                path=path,
-                source_index=i,
-                energy=_lookup(store, results, energy_key, REF_ENERGY_KEY, _CALC_ENERGY_NAMES),
-                forces=_lookup(store, results, forces_key, REF_FORCES_KEY, _CALC_FORCES_NAMES),
-                stress=_lookup(store, results, stress_key, REF_STRESS_KEY, _CALC_STRESS_NAMES),
-                config_type=kvp.get(config_type_key),
-            )
-        )
+    keys = (energy_key, forces_key, stress_key, config_type_key)
+    frames = [row_frame(rows[i], i, path, keys) for i in _select(len(rows), index, path)]
     return _finish(frames, path, require_energy, require_forces)
+
+
+def row_frame(row, i: int, path: Path, keys: tuple[str, str, str, str]) -> Atoms:
+    """One database row as a labelled frame (not yet validated). ``i`` is the row's
+    position (0-based, the frame index); ``keys`` are the energy, forces, stress and
+    config_type keys. A damaged row is a DataError naming the frame."""
+    energy_key, forces_key, stress_key, config_type_key = keys
+    try:
+        atoms = row.toatoms()
+    except Exception as err:
+        raise DataError(
+            path, f"could not build a structure from row id {row.id}: {err}", frame=i
+        ) from err
+    try:
+        results = {
+            name: row.get(name)
+            for name in ("energy", "free_energy", "forces", "stress")
+            if row.get(name) is not None
+        }
+        # row.data wins over key-value pairs, which win over calculator results.
+        kvp = dict(row.key_value_pairs)
+        store = {**kvp, **dict(getattr(row, "data", None) or {})}
+    except Exception as err:  # noqa: BLE001 - a damaged row: ASE raises many types
+        raise DataError(path, f"damaged row id {row.id}: {type(err).__name__}: {err}",
+                        frame=i) from None
+    return _label(
+        atoms,
+        path=path,
+        source_index=i,
+        energy=_lookup(store, results, energy_key, REF_ENERGY_KEY, _CALC_ENERGY_NAMES),
+        forces=_lookup(store, results, forces_key, REF_FORCES_KEY, _CALC_FORCES_NAMES),
+        stress=_lookup(store, results, stress_key, REF_STRESS_KEY, _CALC_STRESS_NAMES),
+        config_type=kvp.get(config_type_key),
+    )
