@@ -83,22 +83,6 @@ def _cmd_models(args) -> int:
     return 0
 
 
-def _cmd_export(args) -> int:
-    import potlab
-    from potlab.potential.export import ExportError, export_potential
-
-    pot = potlab.load(args.model, dtype=args.dtype)
-    try:
-        path = export_potential(pot, args.out)
-    except ExportError as err:
-        print(f"potlab export: {err}", file=sys.stderr)
-        print(f"potlab export: {args.model} itself is the portable file (format potlab-potential/1, "
-              f"see README 'Export')", file=sys.stderr)
-        return 3
-    print(f"exported {pot.model_name} (cutoff {pot.cutoff} A, elements {pot.elements}) to {path}")
-    return 0
-
-
 def _cmd_demo(args) -> int:
     """The bundled Li-conductor study (seed 000), quick preset: `make demo`."""
     from potlab.studies import load_study, run_study
@@ -145,12 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list registered architectures")
     m.set_defaults(func=_cmd_models)
-
-    x = sub.add_parser("export", help="write a trained potential as one torch.export file (.pt2)")
-    x.add_argument("model")
-    x.add_argument("out", help="output file, ending in .pt2")
-    x.add_argument("--dtype", choices=["float32", "float64"], default=None)
-    x.set_defaults(func=_cmd_export)
 
     d = sub.add_parser("demo", help="run the bundled Li-conductor study (seed 000), quick preset")
     d.add_argument("--out", default="runs/demo")

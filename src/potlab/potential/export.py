@@ -19,9 +19,13 @@ derivative through positions and shifts). :class:`ExportedCalculator` does exact
 that with vesin's neighbour list and needs nothing else from potlab.
 
 Every architecture written in potlab exports (N and E are dynamic). MACE does not: its
-e3nn layers are TorchScript modules that ``torch.export`` cannot trace. Its portable file
-is the potential file itself (``Potential.save``: spec + state dict, see README), and
-``potential.model.mace`` is a genuine mace-torch model for mace-torch's own tools.
+e3nn layers are TorchScript modules that ``torch.export`` cannot trace. A MACE potential
+exports instead as a mace-torch model file (:func:`export_mace`, ``potlab export --format
+mace``): a ``ScaleShiftMACE`` with the potential's E0, shift and scale inside, saved as
+mace-torch saves models (``torch.save`` of the module), so mace-torch's own
+``MACECalculator``, its LAMMPS conversion and its fine-tuning read it and give potlab's
+energies and forces. (``potential.model.mace`` alone is not that model: it has zero atomic
+energies and the scale and shift are outside it.)
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from torch import nn
 
 from potlab.allocator import keep_large_allocations
-from potlab.atomic import atomic_path
+from potlab.atomic import atomic_open, atomic_path
+from potlab.errors import InputError
 from potlab.graph import GraphBatch, build_graph, neighbour_list
 
 EXPORT_FORMAT = "potlab-export/1"
@@ -47,6 +52,10 @@ EXPORT_FORMAT = "potlab-export/1"
 
 class ExportError(RuntimeError):
     """The architecture cannot be exported with ``torch.export``."""
+
+
+class ExportFormatError(InputError):
+    """The potential cannot be written in the requested format (a SchNet as a mace-torch file)."""
 
 
 class _NodeEnergy(nn.Module):
@@ -96,7 +105,9 @@ def export_potential(potential, path: str | os.PathLike) -> Path:
     except Exception as err:  # torch raises many kinds here
         raise ExportError(
             f"{potential.model_name}: torch.export cannot trace this architecture "
-            f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); use the potential file itself"
+            f"({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+            + ("; write a mace-torch model file with export_mace (potlab export --format mace)"
+               if potential.model_name == "mace" else "")
         ) from err
     meta = {
         "format": EXPORT_FORMAT, "model_name": potential.model_name, "cutoff": potential.cutoff,
@@ -107,6 +118,33 @@ def export_potential(potential, path: str | os.PathLike) -> Path:
     path = Path(path)
     with atomic_path(path, suffix=".pt2") as tmp:
         torch.export.save(program, str(tmp), extra_files={"potlab.json": json.dumps(meta, default=str)})
+    return path
+
+
+def export_mace(potential, path: str | os.PathLike, dtype: str = "float64") -> Path:
+    """Write a MACE ``potential`` as a mace-torch model file: a ``ScaleShiftMACE`` with the
+    potential's E0 (``atomic_energies``), shift and scale inside, ``torch.save``'d whole as
+    ``mace_run_train`` does (readable by ``mace.calculators.MACECalculator(model_paths=path)``).
+    The file is written atomically.
+
+    Raises:
+        ExportFormatError: the potential is not a MACE potential.
+    """
+    from potlab.potential.potential import DTYPES
+
+    if getattr(potential, "model_name", None) != "mace" or not hasattr(potential.model, "to_mace_torch"):
+        name = getattr(potential, "model_name", type(potential).__name__)
+        raise ExportFormatError(f"--format mace needs a MACE potential, this one is {name} "
+                                f"(export it with --format pt2)")
+    if dtype not in DTYPES:
+        raise ExportFormatError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
+    model = potential.model.to_mace_torch(
+        {int(z): float(e) for z, e in potential.e0.items()}, float(potential.shift),
+        float(potential.scale), dtype=DTYPES[dtype],
+    )
+    path = Path(path)
+    with atomic_open(path, "wb") as fh:
+        torch.save(model, fh)
     return path
 
 
