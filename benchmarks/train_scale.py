@@ -189,7 +189,7 @@ def main(argv=None) -> None:
         frames = pdata.open_frames(path, lazy=True)
         fit = pdata.fit_e0(frames)
         print(f"index + streamed E0 fit of {len(frames)} frames: {time.monotonic() - t:.1f} s "
-              f"(E0 {dict((k, round(v, 2)) for k, v in fit.energies.items())})")
+              f"(E0 { {k: round(v, 2) for k, v in fit.energies.items()} })")
         data = prepare(frames, 5.0, torch.float32, np.ones(len(frames)))
         t = time.monotonic()
         head_frames = frames.view(np.arange(min(len(frames), args.stats_frames or len(frames))))
