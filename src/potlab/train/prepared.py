@@ -204,7 +204,8 @@ def energy_residuals(potential, data: Prepared | LazyPrepared, *, batch_size: in
     chunks = [c.tolist() for c in data.frames.chunks(batch_size)]
     resid = []
     for g, ref in iter_batches(data, chunks, num_workers):
-        out = potential(g.to(dtype=potential.dtype), forces=False)
+        with torch.no_grad():
+            out = potential(g.to(dtype=potential.dtype), forces=False)
         resid.append(ref["energy"].double().numpy() - out["energy"].detach().double().cpu().numpy())
     fr = data.frames
     counts = pdata.composition_counts(fr.compositions, potential.elements)[fr.comp]
