@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 
 
 def load(path, *, device: str = "cpu", dtype: str | None = None):
-    """Load a saved potential (``model.pt`` or a checkpoint) and return a Potential."""
+    """Load a saved potential (``model.pt`` or a checkpoint) and return a Potential (a
+    committee file gives a Committee). ``device``: cpu, cuda, cuda:N or auto."""
     from potlab.potential import load as _load
 
     return _load(path, device=device, dtype=dtype)

@@ -59,9 +59,11 @@ def _build(what: str, factory, kwargs: dict[str, Any]):
 
 
 def resolve_calculator(spec: str, calc_kwargs: dict[str, Any] | None = None,
-                       dtype: str | None = None, atoms: Atoms | None = None) -> Calculator:
+                       dtype: str | None = None, atoms: Atoms | None = None,
+                       device: str | None = None) -> Calculator:
     """The ASE calculator ``spec`` names (see the module docstring). ``atoms`` is the
-    structure it will run on (xTB reads its charge and spin from it)."""
+    structure it will run on (xTB reads its charge and spin from it). ``device`` (cpu,
+    cuda, cuda:N, auto; default cpu) places a potlab potential or committee."""
     spec = str(spec).strip()
     kwargs = dict(calc_kwargs or {})
     if not isinstance(calc_kwargs or {}, dict):
@@ -72,9 +74,12 @@ def resolve_calculator(spec: str, calc_kwargs: dict[str, Any] | None = None,
         if kwargs:
             raise InputError(f"{spec}: a potlab potential takes no calculator keyword arguments "
                              f"(got {', '.join(map(repr, kwargs))})")
-        return load_potential(spec, dtype).calculator()
+        return load_potential(spec, dtype, device).calculator()
     if dtype is not None:
         raise InputError(f"{spec}: dtype applies to potlab potentials only")
+    if device is not None:
+        raise InputError(f"{spec}: device applies to potlab potentials only (a method takes "
+                         f"its own settings in calc_kwargs)")
     if spec.lower() in _METHODS:
         from potlab.reference.methods import get_method
 
@@ -98,15 +103,16 @@ def resolve_calculator(spec: str, calc_kwargs: dict[str, Any] | None = None,
                      f"({', '.join(_METHODS)}) or an ASE calculator as module:Class")
 
 
-def load_potential(spec: str, dtype: str | None = None):
-    """A potlab Potential or Committee from a file; InputError when it is not one."""
+def load_potential(spec: str, dtype: str | None = None, device: str | None = None):
+    """A potlab Potential or Committee from a file on ``device`` (default cpu); InputError
+    when it is not one."""
     import potlab
 
     path = Path(spec)
     if not path.is_file():
         raise InputError(f"{spec}: no such potential file")
     try:
-        return potlab.load(path, dtype=dtype)
+        return potlab.load(path, dtype=dtype, device=device or "cpu")
     except InputError:
         raise
     except (ValueError, RuntimeError, KeyError, OSError) as err:

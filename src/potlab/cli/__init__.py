@@ -15,10 +15,15 @@ from pathlib import Path
 
 def _cmd_train(args) -> int:
     from potlab.train import load_config, train, train_committee
+    from potlab.train.distributed import is_main_process, launch
 
     cfg = load_config(args.config)
     if args.out:
         cfg.out = args.out
+    if args.nproc is not None:
+        res = launch(cfg, args.nproc, source=str(args.config))
+        _print_train_result(res)
+        return 0
     if cfg.committee is not None:
         com = train_committee(cfg)
         print(f"{'member':>6}{'seed':>6}{'train':>7}{'valid':>7}{'F MAE all (meV/A)':>19}{'E MAE all (meV/at)':>20}")
@@ -28,13 +33,18 @@ def _cmd_train(args) -> int:
                   f"{(f if f is not None else float('nan')):>19.2f}{r['energy_mae_all']:>20.3f}")
         print(f"best member: {com.best_member}  committee: {com.path}")
         return 0
-    res = train(cfg)
+    res = train(cfg)  # under torchrun: one rank of several; rank 0 prints
+    if is_main_process():
+        _print_train_result(res)
+    return 0
+
+
+def _print_train_result(res) -> None:
     from potlab.data import e0_from_dict
 
     print(e0_from_dict(json.loads((res.out / "e0.json").read_text())).table())
     print(json.dumps(res.metrics, indent=1))
     print(f"model: {res.out / 'model.pt'}  (stopped: {res.stop_reason}, best epoch {res.best_epoch})")
-    return 0
 
 
 def _cmd_eval(args) -> int:
@@ -114,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train (or resume) a potential from a YAML config")
     t.add_argument("config")
     t.add_argument("--out", help="run directory (overrides 'out' in the config)")
+    t.add_argument("--nproc", type=int, default=None,
+                   help="train with N local processes (data parallel, as PyTorch DDP: gloo on "
+                        "the CPU, one GPU each with nccl); under torchrun leave it out")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("eval", help="errors of a trained potential on labelled frames")

@@ -15,7 +15,7 @@ _FLAG_KEYS = {"ensemble": "ensemble", "thermostat": "thermostat", "temperature":
               "timestep": "timestep_fs", "steps": "steps", "friction": "friction_per_fs",
               "seed": "seed", "interval": "interval", "engine": "engine", "repeats": "repeats",
               "model": "model", "structure": "structure", "supercell": "supercell",
-              "dtype": "dtype", "pressure": "pressure_GPa", "barostat": "barostat", "skin": "skin_A"}
+              "dtype": "dtype", "device": "device", "pressure": "pressure_GPa", "barostat": "barostat", "skin": "skin_A"}
 
 
 def add_parser(subparsers):
@@ -43,6 +43,8 @@ def add_parser(subparsers):
                    "(potlab models; nve, langevin, bussi)")
     p.add_argument("--skin", type=float, help="neighbour-list skin of engine batched (A)")
     p.add_argument("--dtype", choices=["float32", "float64"])
+    p.add_argument("--device", help="device of a potlab model: cpu, cuda, cuda:N or auto "
+                   "(a GPU when present); default cpu")
     p.add_argument("--out", required=True, help="output directory (one T{temp}K_r{repeat} per run)")
     p.add_argument("--restart", action="store_true", help="start over instead of resuming")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -51,11 +53,11 @@ def add_parser(subparsers):
 
 
 def load_calculator(model: str, calc_kwargs: dict | None = None, dtype: str | None = None,
-                    atoms=None):
+                    atoms=None, device: str | None = None):
     """See :func:`potlab.calculators.resolve_calculator`."""
     from potlab.calculators import resolve_calculator
 
-    return resolve_calculator(model, calc_kwargs, dtype, atoms)
+    return resolve_calculator(model, calc_kwargs, dtype, atoms, device=device)
 
 
 def read_structure(path: str, supercell=None):
@@ -96,7 +98,8 @@ def run(args) -> int:
     if not protocol.model or not protocol.structure:
         raise ValueError("--model and --structure are required (flags or protocol keys)")
     atoms = read_structure(protocol.structure, protocol.supercell)
-    calc = load_calculator(protocol.model, protocol.calc_kwargs, protocol.dtype, atoms)
+    calc = load_calculator(protocol.model, protocol.calc_kwargs, protocol.dtype, atoms,
+                           device=protocol.device)
     if protocol.engine == "batched" and not hasattr(calc, "potential"):
         raise ValueError(f"--engine batched needs a potlab potential, not {protocol.model}")
     results = run_protocol(atoms, calc, protocol, args.out, resume=not args.restart)

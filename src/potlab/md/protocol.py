@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from potlab.strict import StrictModel as _Strict
 from potlab.strict import format_validation_error as _format
@@ -114,15 +114,24 @@ class MDProtocol(_Strict):
     model: str | None = None
     calc_kwargs: dict[str, Any] = Field(default_factory=dict)
     dtype: Literal["float32", "float64"] | None = None
+    device: str | None = Field(None, description="device of a potlab model: cpu, cuda, "
+                               "cuda:N or auto (default cpu)")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v):
+        from potlab.devices import check_device_name
+
+        return None if v is None else check_device_name(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> MDProtocol:
         if self.ensemble == "nve" and self.ramp is not None:
             raise ValueError("a ramp needs a thermostatted ensemble (nvt or npt), not nve")
         if self.engine == "batched":
-            if self.ensemble == "npt" or (self.ensemble == "nvt" and self.thermostat == "nose-hoover"):
-                raise ValueError("engine batched runs nve and nvt with langevin or bussi "
-                                 "(nose-hoover and npt run with engine ase or lammps)")
+            if self.ensemble == "npt":
+                raise ValueError("engine batched runs nve and nvt (npt runs with engine ase "
+                                 "or lammps)")
             if self.steered is not None:
                 raise ValueError("engine batched does not run steered MD (use engine ase)")
         if self.engine == "lammps" and (self.ensemble == "npt" or self.steered is not None):

@@ -99,6 +99,10 @@ class Committee(Float64Buffers):
         return self.members[0].dtype
 
     @property
+    def device(self) -> torch.device:
+        return self.e0_table.device
+
+    @property
     def model_name(self) -> str:
         return self.members[0].model_name
 
@@ -109,7 +113,7 @@ class Committee(Float64Buffers):
         if self._auto:
             self._choose_path(batch)
         n, g = self.size, batch.num_graphs
-        big = replicate(batch.to(dtype=self.dtype), n)  # member m on copy m
+        big = replicate(batch.to(device=self.e0_table.device, dtype=self.dtype), n)  # member m on copy m
         out = energy_and_derivatives(self._node_energy, big, forces, stress, training=False)
         res = {"energy": out["energy"].reshape(n, g), "node_energy": out["node_energy"].reshape(n, -1)}
         if forces:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from potlab.data.errors import DataError
+from potlab.devices import resolve_device
 from potlab.potential.committee import FORMAT as COMMITTEE_FORMAT
 from potlab.potential.committee import Committee
 from potlab.potential.potential import DTYPES, Potential
@@ -73,8 +74,11 @@ def load(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None
          ) -> Potential | Committee:
     """Load a potential saved by :meth:`Potential.save` (or a training checkpoint, whose
     ``potential`` entry has the same layout, or a committee file, which gives a
-    :class:`~potlab.potential.Committee`). ``dtype`` is "float32" or "float64"."""
+    :class:`~potlab.potential.Committee`). ``dtype`` is "float32" or "float64"; ``device``
+    is ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (a GPU when present): files are read onto
+    the CPU and then moved, so a file written on any device loads on any other."""
     _check_dtype(dtype)
+    device = resolve_device(device, "device")
     state = read_state(path)
     if state.get("format") == COMMITTEE_FORMAT:
         return load_committee(path, device=device, dtype=dtype, state=state)
@@ -85,8 +89,9 @@ def load(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None
 
 def load_committee(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None,
                    group: bool | str = "auto", state: dict[str, Any] | None = None) -> Committee:
-    """Load a committee saved by :meth:`Committee.save`."""
+    """Load a committee saved by :meth:`Committee.save` onto ``device`` (as :func:`load`)."""
     _check_dtype(dtype)
+    device = resolve_device(device, "device")
     state = read_state(path) if state is None else state
     if state.get("format") != COMMITTEE_FORMAT or not isinstance(state.get("members"), list):
         raise DataError(path, f"not a potlab committee (format {COMMITTEE_FORMAT})")

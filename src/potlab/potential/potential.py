@@ -99,9 +99,15 @@ class Potential(Float64Buffers):
         """Energies [n_frames] (eV), forces [n_atoms, 3] (eV/A), stress [n_frames, 3, 3]
         (eV/A^3, zero for non-periodic frames), node_energy [n_atoms] (eV).
 
-        ``training=True`` keeps the graph of the derivatives for a loss on forces.
+        ``training=True`` keeps the graph of the derivatives for a loss on forces. The batch
+        is moved to the potential's device (a no-op when it is there already).
         """
-        return energy_and_derivatives(self._node_energy, batch.to(dtype=self.dtype), forces, stress, training)
+        batch = batch.to(device=self.e0_table.device, dtype=self.dtype)
+        return energy_and_derivatives(self._node_energy, batch, forces, stress, training)
+
+    @property
+    def device(self) -> torch.device:
+        return self.e0_table.device
 
     def _node_energy(self, graph: GraphBatch) -> torch.Tensor:
         """Per-atom energies [n_atoms], float64 (eV)."""
@@ -206,7 +212,7 @@ def predict_graphs(potential: Potential, graphs, batch_size: int = 16, stress: b
         out = potential(batch, forces=True, stress=stress)
         energy.append(out["energy"].detach().double().cpu().numpy())
         forces.append(out["forces"].detach().double().cpu().numpy())
-        n_atoms.append(batch.n_atoms.numpy())
+        n_atoms.append(batch.n_atoms.cpu().numpy())
         if stress:
             stresses.append(out["stress"].detach().double().cpu().numpy())
     res = {

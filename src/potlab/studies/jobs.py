@@ -59,13 +59,14 @@ def read_structure(path: str | Path, supercell: list[int] | None = None):
 
 
 def make_calculator(spec: dict[str, Any], atoms=None):
-    """An ASE calculator from ``{"model": FILE}`` (a potlab potential) or ``{"method": NAME,
-    "settings": {...}}`` (chgnet, sevennet, gfn1-xtb, module:Class), through the one
-    calculator resolution every command uses (:mod:`potlab.calculators`)."""
+    """An ASE calculator from ``{"model": FILE}`` (a potlab potential; ``dtype`` and
+    ``device`` optional) or ``{"method": NAME, "settings": {...}}`` (chgnet, sevennet,
+    gfn1-xtb, module:Class), through the one calculator resolution every command uses
+    (:mod:`potlab.calculators`)."""
     from potlab.calculators import resolve_calculator
 
     if "model" in spec:
-        return resolve_calculator(spec["model"], dtype=spec.get("dtype"))
+        return resolve_calculator(spec["model"], dtype=spec.get("dtype"), device=spec.get("device"))
     return resolve_calculator(spec["method"], spec.get("settings") or {}, atoms=atoms)
 
 
@@ -87,14 +88,16 @@ def md_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[str, Any]:
     from potlab.md import parse_protocol, run_md
 
     calc_spec = dict(p["calculator"])
+    protocol = parse_protocol(p["protocol"], source=f"{job_dir}: protocol")
     if "model" in calc_spec:
         calc_spec["model"] = str(root / calc_spec["model"])
+        if protocol.device is not None:  # the study's md.device places the trained models
+            calc_spec.setdefault("device", protocol.device)
     atoms = read_structure(p["structure"], p.get("supercell"))
     calc = make_calculator(calc_spec, atoms)
     if hasattr(calc, "reset"):
         # foundation-model calculators are cached per process: start from a clean state
         calc.reset()
-    protocol = parse_protocol(p["protocol"], source=f"{job_dir}: protocol")
     from contextlib import nullcontext
 
     from potlab.quiet import third_party_output

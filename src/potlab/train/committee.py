@@ -92,7 +92,12 @@ def train_committee(cfg: TrainConfig) -> CommitteeResult:
     from potlab.potential import Committee
 
     c = cfg.committee
+    from potlab.train.distributed import env_world_size
     from potlab.train.trainer import prepare_run_directory
+
+    if env_world_size() > 1:
+        raise ConfigError("a committee under torchrun: train its members side by side with "
+                          "committee.workers, or each member as its own run with several processes")
 
     out = Path(cfg.out)
     prepare_run_directory(out)
@@ -120,7 +125,7 @@ def train_committee(cfg: TrainConfig) -> CommitteeResult:
     rows, pots = [], []
     for k, member in enumerate(members):
         run = Path(member.out)
-        pot = potlab.load(run / "model.pt")
+        pot = potlab.load(run / "model.pt", device=cfg.training.device)
         split = pdata.check_split(pdata.Split.load(run / "split.json"), frames, run / "split.json")
         seen = [frames[i] for i in split.train + split.valid]  # dropped outliers left out
         metrics, _ = evaluate(pot, seen)

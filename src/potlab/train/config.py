@@ -70,6 +70,16 @@ class TrainingConfig(_Strict):
     early_stopping_patience: int | None = 50
     dtype: Literal["float32", "float64"] = "float32"
     threads: int | None = None
+    # auto: a CUDA GPU when present, else the CPU; with several processes (DDP) each
+    # process takes the GPU of its local rank
+    device: str = "auto"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v):
+        from potlab.devices import check_device_name
+
+        return check_device_name(v)
 
     @model_validator(mode="after")
     def _beta(self):

@@ -4,6 +4,11 @@ Adam/AdamW, ReduceLROnPlateau, EMA, gradient clipping, early stopping, a wall-cl
 budget, the best-validation model (EMA weights) as ``model.pt``, an atomic checkpoint
 after every epoch, and resume from it with the same numbers as an uninterrupted run (the
 batch order of epoch k depends only on (seed, k)).
+
+The model trains on ``training.device`` (batches are moved there; numbers come back with
+``.cpu()``), in one process or in several (:mod:`potlab.train.distributed`: each rank a
+disjoint shard of every global batch, gradients summed; rank 0 validates, decides and
+writes).
 """
 
 from __future__ import annotations
@@ -22,12 +27,21 @@ import yaml
 
 from potlab import data as pdata
 from potlab.analysis.parity import parity_metrics
+from potlab.errors import InputError
 from potlab.potential import Potential, load, predict_graphs
 from potlab.progress import progress
 from potlab.train.checkpoint import load_training_checkpoint, save_atomic, write_text_atomic
 from potlab.train.config import ConfigError, TrainConfig
+from potlab.train.distributed import (
+    Ranks,
+    all_reduce_gradients,
+    all_reduce_sum,
+    broadcast_object,
+    process_group,
+    rank0_flag,
+)
 from potlab.train.ema import EMA
-from potlab.train.loss import weighted_loss
+from potlab.train.loss import loss_normalisers, weighted_loss
 from potlab.train.metrics_log import append_metrics, truncate_metrics
 from potlab.train.prepared import Prepared, prepare, read_labelled, read_training_frames
 
@@ -71,6 +85,8 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(out or cfg.out)
         self.ckpt_path = self.out / "checkpoints" / "last.pt"
+        self.ranks = Ranks()
+        self.device = torch.device("cpu")
 
     # ---- set-up -----------------------------------------------------------------
     def _check_resume_config(self) -> None:
@@ -86,13 +102,19 @@ class Trainer:
                     f"use a new 'out' directory or restore the config"
                 )
 
-    def _setup_data(self) -> None:
+    def _setup_data(self, split: pdata.Split | None = None) -> None:
+        """Read, split and prepare the data. Rank 0 (or the one process) decides the split
+        and writes ``split.json``, ``e0.json`` and ``outliers.json``; the other ranks get
+        rank 0's ``split`` and write nothing."""
         d, t = self.cfg.data, self.cfg.training
-        frames, dropped = read_training_frames(d, self.out)
+        write = self.ranks.main
+        frames, dropped = read_training_frames(d, self.out if write else None)
         self.report: dict[str, Any] = {"n_read": len(frames), "n_dropped": len(dropped)}
         valid_frames = read_labelled(d.valid, d) if d.valid else None
         split_path = self.out / "split.json"
-        if split_path.exists():  # resumed run, or a committee member's given split
+        if split is not None:  # rank 0's
+            pass
+        elif split_path.exists():  # resumed run, or a committee member's given split
             split = pdata.check_split(pdata.Split.load(split_path), frames, split_path)
             if split.n_frames is None and dropped:
                 raise pdata.DataError(split_path, "written by an older potlab that indexed the "
@@ -109,8 +131,9 @@ class Trainer:
                 raise ConfigError(f"data.valid_subsets: {err}") from None
         else:
             split = pdata.split_from_file(d.split_file, len(frames))
-        split = split.describing(frames).without(dropped)
-        split.save(split_path)
+        if write:
+            split = split.describing(frames).without(dropped)
+            split.save(split_path)
         self.split = split
         train = [frames[i] for i in split.train]
         valid = valid_frames if valid_frames is not None else [frames[i] for i in split.valid]
@@ -123,7 +146,8 @@ class Trainer:
             e0fit = pdata.fit_e0(train)
             if d.e0 == "isolated" and "isolated" not in e0fit.method:
                 raise ConfigError("data.e0: 'isolated' requested but no isolated-atom frames found")
-        write_text_atomic(json.dumps(e0fit.to_dict(), indent=1), self.out / "e0.json")
+        if write:
+            write_text_atomic(json.dumps(e0fit.to_dict(), indent=1), self.out / "e0.json")
         self.e0fit = e0fit
         self.elements = sorted({int(z) for a in frames + (valid or []) for z in a.numbers} | set(e0fit.energies))
         try:
@@ -140,7 +164,8 @@ class Trainer:
 
         cutoff = model_config(self.cfg.model.name, self.cfg.model.params()).cutoff
         self.train_data = prepare(train, cutoff, dtype, weights)
-        self.valid_data = prepare(valid, cutoff, dtype, np.ones(len(valid))) if valid else None
+        # only rank 0 validates
+        self.valid_data = prepare(valid, cutoff, dtype, np.ones(len(valid))) if valid and write else None
         # data statistics for the model's output scale and shift (as MACE does)
         e0_sum = pdata.apply_e0(train, e0fit.energies)
         n = np.array([len(a) for a in train], dtype=float)
@@ -159,7 +184,7 @@ class Trainer:
         self.potential = Potential(
             self.cfg.model.name, self.cfg.model.params(), self.elements, e0=self.e0fit.energies,
             shift=self.shift, scale=self.scale, avg_num_neighbors=self.avg_num_neighbors,
-        ).to(_DTYPES[t.dtype])
+        ).to(device=self.device, dtype=_DTYPES[t.dtype])
         params = self.potential.parameters()
         if t.optimizer == "adamw":
             self.opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
@@ -186,13 +211,13 @@ class Trainer:
         e_pred, f_pred = [], []
         for k in range(0, len(data.graphs), t.valid_batch_size):
             idx = list(range(k, min(k + t.valid_batch_size, len(data.graphs))))
-            g, ref = data.batch(idx)
+            g, ref = self._on_device(*data.batch(idx))
             out = self.potential(g, forces=True, stress=use_stress)
             loss, _ = weighted_loss({k2: v.detach() for k2, v in out.items()}, ref, **self._loss_kwargs())
             total += float(loss) * len(idx)
             count += len(idx)
-            e_pred.append(out["energy"].detach().double().numpy())
-            f_pred.append(out["forces"].detach().double().numpy())
+            e_pred.append(out["energy"].detach().double().cpu().numpy())
+            f_pred.append(out["forces"].detach().double().cpu().numpy())
         n_atoms = np.array([g.num_nodes for g in data.graphs])
         m = parity_metrics(
             np.concatenate(e_pred), data.energy.double().numpy(), n_atoms,
@@ -200,6 +225,34 @@ class Trainer:
         )
         m["loss"] = total / max(count, 1)
         return m
+
+    def _on_device(self, g, ref: dict[str, torch.Tensor]):
+        """A batch (graph, labels) on the training device."""
+        return g.to(device=self.device), {k: v.to(self.device) for k, v in ref.items()}
+
+    def _train_step(self, idx: list[int]) -> torch.Tensor:
+        """Gradients of the loss of the global batch ``idx`` (frame indices), this rank
+        computing its shard. Returns the batch's loss (a 0-d tensor, the same on every
+        rank); the optimiser has not stepped yet."""
+        t = self.cfg.training
+        shard = self.ranks.shard(idx)
+        ref = None
+        if shard:
+            g, ref = self._on_device(*self.train_data.batch(shard))
+            norms = loss_normalisers(ref)
+        else:  # a global batch smaller than the number of ranks
+            norms = torch.zeros(3, dtype=_DTYPES[t.dtype], device=self.device)
+        norms = all_reduce_sum(norms, self.ranks)  # the global batch's denominators
+        self.opt.zero_grad(set_to_none=True)
+        if shard:
+            out = self.potential(g, forces=True, stress=t.stress_weight > 0, training=True)
+            loss, _ = weighted_loss(out, ref, normalisers=norms, **self._loss_kwargs())
+            loss.backward()
+            loss = loss.detach().double()
+        else:
+            loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        all_reduce_gradients(list(self.potential.parameters()), self.ranks)
+        return all_reduce_sum(loss, self.ranks)
 
     def _eval_valid(self) -> dict[str, float]:
         data = self.valid_data if self.valid_data is not None else self.train_data
@@ -219,20 +272,58 @@ class Trainer:
 
     # ---- the loop ------------------------------------------------------------------
     def run(self) -> TrainResult:
-        cfg, t = self.cfg, self.cfg.training
-        prepare_run_directory(self.out)
-        self._check_resume_config()
-        if t.threads:
-            torch.set_num_threads(t.threads)
-        write_text_atomic(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), self.out / "config.yaml")
-        self._setup_data()
-        self._setup_model()
+        """Train (or resume) in this process, or as one rank of several (the process group
+        torchrun or :func:`potlab.train.distributed.launch` set up)."""
+        with process_group(self.cfg.training.device) as (self.ranks, self.device):
+            return self._run()
 
+    def _setup_rank0_first(self) -> None:
+        """Rank 0 checks the run directory, writes the config and decides the split; the
+        other ranks then read the same data with rank 0's split. Bad input on rank 0 stops
+        every rank with its message."""
+        cfg = self.cfg
+        error, split = None, None
+        if self.ranks.main:
+            try:
+                prepare_run_directory(self.out)
+                self._check_resume_config()
+                write_text_atomic(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
+                                  self.out / "config.yaml")
+                self._setup_data()
+                split = self.split
+            except (InputError, OSError) as err:  # the other ranks stop with it
+                if not self.ranks.distributed:
+                    raise
+                error = err
+        error_text, split = broadcast_object((None if error is None else str(error), split), self.ranks)
+        if error is not None:
+            raise error
+        if error_text is not None:
+            raise InputError(f"(rank 0) {error_text}")
+        if not self.ranks.main:
+            self._setup_data(split)
+
+    def _resume_or_share_initial_state(self) -> dict[str, Any]:
+        """The loop state; weights, optimiser, scheduler and EMA from the checkpoint when
+        there is one (read by rank 0, sent to all), else rank 0's initial weights for all."""
         state = {"epoch": 0, "step": 0, "elapsed": 0.0, "best_loss": float("inf"),
                  "best_epoch": -1, "bad_epochs": 0, "stop_reason": None}
         metrics_path = self.out / "metrics.csv"
-        if self.ckpt_path.exists():
-            ck = load_training_checkpoint(self.ckpt_path)
+        ck = None
+        if self.ranks.main:
+            if self.ckpt_path.exists():
+                ck = load_training_checkpoint(self.ckpt_path)
+            elif metrics_path.exists():
+                metrics_path.unlink()
+        if self.ranks.distributed:
+            fresh = None if ck is not None or not self.ranks.main else {
+                k: v.detach().cpu() for k, v in self.potential.state_dict().items()}
+            ck, fresh = broadcast_object((ck, fresh), self.ranks)
+            if ck is None:
+                self.potential.load_state_dict(fresh)
+                if self.ema is not None:
+                    self.ema = EMA(self.potential, self.cfg.training.ema_decay)
+        if ck is not None:
             self.potential.load_state_dict(ck["potential"]["state_dict"])
             self.opt.load_state_dict(ck["optimizer"])
             self.sched.load_state_dict(ck["scheduler"])
@@ -242,9 +333,19 @@ class Trainer:
             if state["stop_reason"] in ("max_time", "max_epochs"):
                 state["stop_reason"] = None  # a larger budget in the config continues the run
             log.info("resuming %s at epoch %d", self.out, state["epoch"])
-            truncate_metrics(metrics_path, state["epoch"])
-        elif metrics_path.exists():
-            metrics_path.unlink()
+            if self.ranks.main:
+                truncate_metrics(metrics_path, state["epoch"])
+        return state
+
+    def _run(self) -> TrainResult:
+        cfg, t = self.cfg, self.cfg.training
+        main = self.ranks.main
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self._setup_rank0_first()
+        self._setup_model()
+        state = self._resume_or_share_initial_state()
+        metrics_path = self.out / "metrics.csv"
 
         n_train = len(self.train_data.graphs)
         bs = t.batch_size
@@ -255,11 +356,13 @@ class Trainer:
         def elapsed() -> float:
             return elapsed0 + clock() - t0
 
-        out_of_time = t.max_time is not None and elapsed() >= t.max_time
-        if state["stop_reason"] is None and out_of_time:
+        def out_of_time() -> bool:  # rank 0's clock decides for every rank
+            return rank0_flag(t.max_time is not None and elapsed() >= t.max_time, self.ranks, self.device)
+
+        if state["stop_reason"] is None and t.max_time is not None and out_of_time():
             state["stop_reason"] = "max_time"
-        bar = progress(total=t.max_epochs, initial=state["epoch"], desc=f"train {cfg.model.name}", unit="epoch")
-        use_stress = t.stress_weight > 0
+        bar = progress(total=t.max_epochs, initial=state["epoch"], desc=f"train {cfg.model.name}",
+                       unit="epoch", **({} if main else {"disable": True}))
         while state["stop_reason"] is None and state["epoch"] < t.max_epochs:
             epoch = state["epoch"]
             self.potential.train()
@@ -270,37 +373,34 @@ class Trainer:
                 order = rng.choice(n_train, size=n_train, replace=True, p=self.sampling)
             train_loss, seen = 0.0, 0
             for k in range(0, n_train, bs):
-                if t.max_time is not None and elapsed() >= t.max_time:
+                if t.max_time is not None and out_of_time():
                     state["stop_reason"] = "max_time"
                     break
-                idx = order[k : k + bs].tolist()
-                g, ref = self.train_data.batch(idx)
-                out = self.potential(g, forces=True, stress=use_stress, training=True)
-                loss, _ = weighted_loss(out, ref, **self._loss_kwargs())
+                idx = order[k : k + bs].tolist()  # the global batch; each rank takes a shard
+                loss = self._train_step(idx)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
                         f"{self.out}: training diverged: the loss is {float(loss)} at epoch "
                         f"{epoch}, step {state['step']} (lr {self.opt.param_groups[0]['lr']:g}); "
                         f"lower training.lr or set training.clip_grad. Epochs finished before "
                         f"stay in {self.ckpt_path.parent} and model.pt")
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
                 if t.clip_grad:
                     torch.nn.utils.clip_grad_norm_(self.potential.parameters(), t.clip_grad)
                 self.opt.step()
                 if self.ema is not None:
                     self.ema.update()
-                train_loss += float(loss.detach()) * len(idx)
+                train_loss += float(loss) * len(idx)
                 seen += len(idx)
                 state["step"] += 1
             if seen == 0:
                 break
-            vm = self._eval_valid()
+            vm = broadcast_object(self._eval_valid() if main else None, self.ranks)
             self.sched.step(vm["loss"])
             improved = vm["loss"] < state["best_loss"]
             if improved:
                 state["best_loss"], state["best_epoch"], state["bad_epochs"] = vm["loss"], epoch, 0
-                self._save_best(epoch, vm)
+                if main:
+                    self._save_best(epoch, vm)
             else:
                 state["bad_epochs"] += 1
             if t.early_stopping_patience and state["bad_epochs"] >= t.early_stopping_patience:
@@ -309,35 +409,40 @@ class Trainer:
             if state["stop_reason"] is None and state["epoch"] >= t.max_epochs:
                 state["stop_reason"] = "max_epochs"
             state["elapsed"] = elapsed()
-            row = {
-                "epoch": epoch, "step": state["step"], "time_s": round(state["elapsed"], 2),
-                "lr": self.opt.param_groups[0]["lr"], "train_loss": train_loss / seen,
-                "valid_loss": vm["loss"],
-                "valid_energy_mae_mev_per_atom": vm["energy_mae_mev_per_atom"],
-                "valid_forces_mae_mev_per_a": vm.get("forces_mae_mev_per_a", float("nan")),
-                "best": int(improved),
-            }
-            self._checkpoint(state)
-            append_metrics(metrics_path, row)
-            bar.update(1)
-            bar.set_postfix(loss=f"{vm['loss']:.3g}", F_mae=f"{row['valid_forces_mae_mev_per_a']:.1f}meV/A")
+            if main:
+                row = {
+                    "epoch": epoch, "step": state["step"], "time_s": round(state["elapsed"], 2),
+                    "lr": self.opt.param_groups[0]["lr"], "train_loss": train_loss / seen,
+                    "valid_loss": vm["loss"],
+                    "valid_energy_mae_mev_per_atom": vm["energy_mae_mev_per_atom"],
+                    "valid_forces_mae_mev_per_a": vm.get("forces_mae_mev_per_a", float("nan")),
+                    "best": int(improved),
+                }
+                self._checkpoint(state)
+                append_metrics(metrics_path, row)
+                bar.update(1)
+                bar.set_postfix(loss=f"{vm['loss']:.3g}",
+                                F_mae=f"{row['valid_forces_mae_mev_per_a']:.1f}meV/A")
         bar.close()
         if state["stop_reason"] is None:
             state["stop_reason"] = "max_epochs"
         state["elapsed"] = elapsed()
-        self._checkpoint(state)
-        if not (self.out / "model.pt").exists():  # budget ran out before one epoch finished
-            self._save_best(state["epoch"], self._eval_valid())
-        refit = self._refit_e0() if t.refit_e0 else None
         summary = {
             "epochs": state["epoch"], "steps": state["step"], "best_epoch": state["best_epoch"],
             "best_valid_loss": state["best_loss"], "stop_reason": state["stop_reason"],
             "elapsed_s": state["elapsed"], "n_train": n_train,
-            "n_valid": 0 if self.valid_data is None else len(self.valid_data.graphs),
+            "n_valid": None,  # rank 0 validates
             "e0_method": self.e0fit.method, "shift": self.shift, "scale": self.scale,
-            "avg_num_neighbors": self.avg_num_neighbors, "e0_refit": refit,
+            "avg_num_neighbors": self.avg_num_neighbors, "e0_refit": None,
+            "device": str(self.device), "processes": self.ranks.world,
         }
-        write_text_atomic(json.dumps(summary, indent=1), self.out / "summary.json")
+        if main:
+            self._checkpoint(state)
+            if not (self.out / "model.pt").exists():  # budget ran out before one epoch finished
+                self._save_best(state["epoch"], self._eval_valid())
+            summary["e0_refit"] = self._refit_e0() if t.refit_e0 else None
+            summary["n_valid"] = 0 if self.valid_data is None else len(self.valid_data.graphs)
+            write_text_atomic(json.dumps(summary, indent=1), self.out / "summary.json")
         return TrainResult(self.out, state["epoch"], state["best_epoch"], state["best_loss"],
                            state["stop_reason"], summary)
 
@@ -347,7 +452,7 @@ class Trainer:
         model can end with an energy offset linear in the element counts, which no force
         sees. Done once per saved best model; recorded in its metadata."""
         path = self.out / "model.pt"
-        pot = load(path)
+        pot = load(path, device=self.device)
         if pot.metadata.get("e0_refit"):
             return pot.metadata["e0_refit"]
         graphs = [g.to(dtype=pot.dtype) for g in self.train_data.graphs]
@@ -374,7 +479,8 @@ class Trainer:
         save_atomic(
             {
                 "potential": {"spec": self.potential.spec(),
-                              "state_dict": self.potential.state_dict()},
+                              "state_dict": {k: v.detach().cpu() for k, v in
+                                             self.potential.state_dict().items()}},
                 "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(),
                 "ema": self.ema.state_dict() if self.ema is not None else None,
