@@ -1,5 +1,6 @@
 """The batched engine: replicas of different sizes advance together in one model call per
-step and each follows its own physics: NVE equals ASE's velocity Verlet, Langevin and
+step and each follows its own physics: NVE equals ASE's velocity Verlet and Nose-Hoover
+ASE's Nose-Hoover chain, Langevin and
 Bussi reach each replica's own temperature, a replica with a planted fusion stops while the
 others finish, a replica's trajectory does not depend on its neighbours in the batch, skin
 neighbour lists give the fresh list's pairs and forces at every step, and a committee
@@ -61,6 +62,30 @@ def test_batched_nve_equals_ase_velocity_verlet(tmp_path, pot):
             assert y.get_potential_energy() == pytest.approx(x.get_potential_energy(), abs=1e-9)
         assert np.abs(fb[-1].positions - fb[0].positions).max() > 0.01  # they moved
         assert fb[0].info["phase"] == "production"
+
+
+def test_batched_nose_hoover_equals_ase_nose_hoover_chain(tmp_path, pot):
+    """Seed 000's protocol (a velocity-scaling ramp, then Nose-Hoover NVT) for 3 replicas of
+    different sizes and temperatures in float64: the positions, momenta and energies of ASE's
+    NoseHooverChainNVT (the ASE engine) at every stored frame, to 1e-8."""
+    structures = [cu(), cu((2, 1, 1)), cu((2, 2, 1))]
+    p = proto(ensemble="nvt", thermostat="nose-hoover", tdamp_fs=20.0, steps=200, interval=20,
+              ramp={"start_K": 100.0, "duration_ps": 0.05})
+    temps = [300.0, 600.0, 900.0]
+    reps = [(a, tmp_path / f"b{k}", temps[k], k) for k, a in enumerate(structures)]
+    run_batched(reps, pot, p)
+    for k, a in enumerate(structures):
+        run_md(a, pot.calculator(), p, tmp_path / f"a{k}", temperature_K=temps[k], seed=k)
+        fa = ase.io.read(tmp_path / f"a{k}" / "trajectory.traj", ":")
+        fb = ase.io.read(tmp_path / f"b{k}" / "trajectory.traj", ":")
+        assert len(fa) == len(fb) > 10 and "production" in {f.info["phase"] for f in fb}
+        for x, y in zip(fa, fb):
+            assert y.info["step"] == x.info["step"]
+            np.testing.assert_allclose(y.positions, x.positions, rtol=0, atol=1e-8)
+            np.testing.assert_allclose(y.get_momenta(), x.get_momenta(), rtol=0, atol=1e-8)
+            assert y.get_potential_energy() == pytest.approx(x.get_potential_energy(), abs=1e-8)
+        # the thermostat acted: production is not NVE (the kinetic energy is driven)
+        assert np.abs(fb[-1].get_momenta() - fb[0].get_momenta()).max() > 1e-3
 
 
 @pytest.mark.parametrize("thermostat", ["langevin", "bussi"])
@@ -192,8 +217,8 @@ def test_committee_uncertainty_every_k_steps(tmp_path, pot, committee_file, engi
 def test_batched_refuses_what_it_cannot_do(pot):
     from potlab.md.protocol import ProtocolError
 
-    with pytest.raises(ProtocolError, match="nose-hoover"):
-        proto(engine="batched", ensemble="nvt", thermostat="nose-hoover")
+    with pytest.raises(ProtocolError, match="npt"):
+        proto(engine="batched", ensemble="npt", pressure_GPa=0.0)
     from ase.calculators.emt import EMT
 
     with pytest.raises(ValueError, match="potlab potential"):

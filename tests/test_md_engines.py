@@ -86,7 +86,8 @@ def _child(script, out, engine, thermostat, model, kill_at):
 
 
 @pytest.mark.parametrize(("engine", "thermostat"), [("ase", "langevin"), ("lammps", "langevin"),
-                                                    ("lammps", "nose-hoover"), ("batched", "bussi")])
+                                                    ("lammps", "nose-hoover"), ("batched", "bussi"),
+                                                    ("batched", "nose-hoover")])
 def test_kill_and_resume_equals_uninterrupted(tmp_path, schnet_file, engine, thermostat):
     killed, ref = tmp_path / "killed", tmp_path / "ref"
     script = tmp_path / "md_child.py"

@@ -13,14 +13,19 @@ units, masses amu); the model runs in its own dtype. Integrators, per step of ``
 - Bussi: the CSVR rescaling of Bussi, Donadio and Parrinello (2007, eq. A7) with
   ``tau = tdamp_fs`` and ``3N`` degrees of freedom, then a velocity-Verlet step (the order
   of ASE's ``Bussi``).
+- Nose-Hoover: a chain of 3 per replica (Martyna, Klein and Tuckerman 1992), ASE's
+  ``NoseHooverChainNVT`` operation for operation: ``Q_0 = 3N kT tdamp^2``, ``Q_j = kT
+  tdamp^2``, the chain propagated over dt/2 with the fourth-order Suzuki-Yoshida weights
+  before and after a velocity-Verlet step; deterministic, so a replica follows the ASE
+  engine's trajectory to rounding (tested).
 
 Each replica keeps its own target temperature, its own NumPy random generator (seeded
 with its seed; the noise of a replica does not depend on which others run beside it), its
 monitors, outputs and stop: a failing replica is frozen and dropped from the batch while
 the others go on. Neighbour lists are :class:`~potlab.graph.skin.SkinNeighbourList` per
 replica (``protocol.skin_A``; 0 searches every step), in one canonical order, so the
-graph and forces do not depend on the skin. Nose-Hoover and NPT are not implemented here
-(the protocol refuses them for engine batched).
+graph and forces do not depend on the skin. NPT is not implemented here (the protocol
+refuses it for engine batched).
 """
 
 from __future__ import annotations
@@ -41,6 +46,12 @@ from potlab.md.loop import Engine, MDResult, Replica, Run, RunLoop, calculator_f
 from potlab.md.protocol import MDProtocol, parse_protocol
 
 _F64 = torch.float64
+_TCHAIN = 3  # ASE's NoseHooverChainNVT default, which the ASE engine uses
+# fourth-order Suzuki-Yoshida weights (Yoshida 1990), as ase.md.nose_hoover_chain
+_YOSHIDA = (1 / (2 - 2 ** (1 / 3)), -(2 ** (1 / 3)) / (2 - 2 ** (1 / 3)), 1 / (2 - 2 ** (1 / 3)))
+
+
+_VIEWS = ("pos", "mom", "eta", "p_eta")  # per-run views into the group's tensors
 
 
 class BatchedEngine(Engine):
@@ -78,8 +89,16 @@ class BatchedEngine(Engine):
                 cell=np.asarray(cell, dtype=np.float64).copy(), pbc=pbc,
                 nl=SkinNeighbourList(self.pot.cutoff, self.protocol.skin_A),
                 forces=None, energy=None, stress=None,
+                eta=self._chain(st, "eta"), p_eta=self._chain(st, "p_eta"),
             )
         self._compute(list(runs), stress=True)
+
+    def _chain(self, state: dict | None, key: str) -> torch.Tensor:
+        """[1, 3] Nose-Hoover chain variable of a run: saved, or zero (a new chain)."""
+        saved = (state or {}).get("nhc") or {}
+        value = saved.get(key, np.zeros(_TCHAIN))
+        return torch.tensor(np.asarray(value, dtype=np.float64).reshape(1, _TCHAIN),
+                            dtype=_F64, device=self.device)
 
     # ---- the batch ---------------------------------------------------------------------
     def _regroup(self, group: list[Run]) -> None:
@@ -88,11 +107,13 @@ class BatchedEngine(Engine):
         if key == self._key:
             return
         for r in self._group:  # detach the old group's views
-            for k in ("pos", "mom"):
+            for k in _VIEWS:
                 r.data[k] = r.data[k].clone()
         self._key, self._group = key, list(group)
         self.pos = torch.cat([r.data["pos"] for r in group])
         self.mom = torch.cat([r.data["mom"] for r in group])
+        self.eta = torch.cat([r.data["eta"] for r in group])  # [R, chain]
+        self.p_eta = torch.cat([r.data["p_eta"] for r in group])
         self.masses = torch.cat([r.data["masses"] for r in group])
         sizes = [len(r.data["species"]) for r in group]
         self.sizes = sizes
@@ -103,8 +124,15 @@ class BatchedEngine(Engine):
             r.data["pos"], r.data["mom"] = self.pos[start:start + n], self.mom[start:start + n]
             r.data["rows"] = (start, n)
             start += n
+        for k, r in enumerate(group):
+            r.data["eta"], r.data["p_eta"] = self.eta[k:k + 1], self.p_eta[k:k + 1]
         self.kT = torch.tensor([units.kB * r.temperature_K for r in group], dtype=_F64,
                                device=self.device)
+        # Nose-Hoover chain masses (ASE's NoseHooverChainThermostat): 3N kT tdamp^2, kT tdamp^2
+        tdamp2 = (self.protocol.tdamp_fs * units.fs) ** 2
+        self.dof_kT = 3 * torch.tensor(sizes, dtype=_F64, device=self.device) * self.kT
+        self.Q = (self.kT * tdamp2)[:, None].repeat(1, _TCHAIN)
+        self.Q[:, 0] = self.dof_kT * tdamp2
 
     def graph(self, group: list[Run]) -> GraphBatch:
         """The neighbour graph of ``group`` (float64; the Potential casts it)."""
@@ -172,6 +200,31 @@ class BatchedEngine(Engine):
             alpha[k] = math.sqrt(c + term * (s + r1**2) + 2 * r1 * math.sqrt(c * term))
         self.mom *= torch.from_numpy(alpha).to(self.device)[self.batch][:, None]
 
+    def _twice_ekin(self) -> torch.Tensor:
+        """[R] sum over each replica's atoms of p^2 / m (2 x kinetic energy)."""
+        return torch.zeros(len(self.sizes), dtype=_F64, device=self.device).index_add(
+            0, self.batch, (self.mom**2 / self.masses).sum(dim=1))
+
+    def _p_eta_j(self, j: int, delta2: float, delta4: float) -> None:
+        Q, pe = self.Q, self.p_eta
+        if j < _TCHAIN - 1:
+            pe[:, j] *= torch.exp(-delta4 * pe[:, j + 1] / Q[:, j + 1])
+        g = self._twice_ekin() - self.dof_kT if j == 0 else pe[:, j - 1] ** 2 / Q[:, j - 1] - self.kT
+        pe[:, j] += delta2 * g
+        if j < _TCHAIN - 1:
+            pe[:, j] *= torch.exp(-delta4 * pe[:, j + 1] / Q[:, j + 1])
+
+    def _nose_hoover(self, delta: float) -> None:
+        """exp(iL_NHC delta) for every replica at once (ASE's ``integrate_nhc``, tloop 1)."""
+        for w in _YOSHIDA:
+            d = w * delta
+            for j in reversed(range(_TCHAIN)):
+                self._p_eta_j(j, d / 2, d / 4)
+            self.eta += d * self.p_eta / self.Q
+            self.mom *= torch.exp(-d * self.p_eta[:, 0] / self.Q[:, 0])[self.batch][:, None]
+            for j in range(_TCHAIN):
+                self._p_eta_j(j, d / 2, d / 4)
+
     def advance(self, runs: list[Run], n: int, phase: str, stress: bool) -> None:
         self._regroup(runs)
         p = self.protocol
@@ -184,6 +237,8 @@ class BatchedEngine(Engine):
         for k in range(n):
             if thermostat == "bussi":
                 self._bussi(runs)
+            elif thermostat == "nose-hoover":
+                self._nose_hoover(0.5 * dt)
             self.mom.add_(forces, alpha=0.5 * dt)
             if thermostat == "langevin":
                 self.pos.add_(self.mom / m, alpha=0.5 * dt)
@@ -193,6 +248,8 @@ class BatchedEngine(Engine):
                 self.pos.add_(self.mom / m, alpha=dt)
             forces = self._compute(runs, stress=stress and k == n - 1)
             self.mom.add_(forces, alpha=0.5 * dt)
+            if thermostat == "nose-hoover":
+                self._nose_hoover(0.5 * dt)
 
     # ---- reporting -----------------------------------------------------------------------
     def frames(self, runs: list[Run], stress: bool = True) -> list[Atoms]:
@@ -221,12 +278,14 @@ class BatchedEngine(Engine):
     def state(self, run: Run) -> dict[str, Any]:
         d = run.data
         return {"positions": d["pos"].detach().cpu().numpy().copy(),
-                "momenta": d["mom"].detach().cpu().numpy().copy(), "cell": d["cell"].copy()}
+                "momenta": d["mom"].detach().cpu().numpy().copy(), "cell": d["cell"].copy(),
+                "nhc": {"eta": d["eta"].detach().cpu().numpy().ravel().copy(),
+                        "p_eta": d["p_eta"].detach().cpu().numpy().ravel().copy()}}
 
     def stop(self, run: Run) -> None:
         if self._key is not None and run.index in self._key:
             for r in self._group:
-                for k in ("pos", "mom"):
+                for k in _VIEWS:
                     r.data[k] = r.data[k].clone()
             self._key, self._group = None, []
         run.data["stopped"] = True
@@ -240,7 +299,7 @@ def run_batched(replicas: list[Replica | tuple], potential, protocol: MDProtocol
     out_dir, temperature_K, seed)`` (``temperature_K``/``seed`` None: the protocol's first
     temperature / its seed; structures may differ in size and composition). ``potential``:
     a :class:`~potlab.potential.Potential` (or its calculator). ``protocol``: an
-    :class:`MDProtocol` with ensemble nve, or nvt with thermostat langevin or bussi (any
+    :class:`MDProtocol` with ensemble nve, or nvt with any thermostat (any
     ``engine`` value; this function is the batched engine). ``resume``: continue
     checkpoints (after checking the saved settings; a finished replica returns its
     result.json), else start over. ``committee``: a Committee evaluated every
