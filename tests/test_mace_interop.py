@@ -237,6 +237,16 @@ def test_init_from_starts_training_from_the_file_and_lowers_the_loss(mace_torch_
     g = still.graph(frames[:5])
     np.testing.assert_allclose(still.model(g).detach().numpy(), ref.model(g).detach().numpy(),
                                atol=1e-8)
+    # ... with the file's E0, shift and scale: mace-torch's own energies and forces
+    from mace.calculators import MACECalculator
+
+    calc = MACECalculator(model_paths=str(path), device="cpu", default_dtype="float64")
+    for a in frames[:3]:
+        b = a.copy()
+        b.calc = calc
+        a.calc = still.calculator()
+        assert a.get_potential_energy() == pytest.approx(b.get_potential_energy(), abs=1e-6)
+        np.testing.assert_allclose(a.get_forces(), b.get_forces(), rtol=0, atol=1e-6)
     # ... and training continues from there, lowering the validation loss
     out, rows = _train(tmp_path, "tuned", path, train, lr=5e-3, max_epochs=4)
     losses = [float(r["valid_loss"]) for r in rows]

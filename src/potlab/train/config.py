@@ -26,6 +26,10 @@ class DataConfig(_Strict):
     forces_key: str = "REF_forces"
     stress_key: str = "REF_stress"
     config_type_key: str = "config_type"
+    #: read frames lazily from HDF5 / ASE db (graphs built on the fly in DataLoader
+    #: workers, only indices and counts in memory); null: lazy when every file is .h5/.db
+    #: and together they hold >= 200,000 frames or 2 GiB (potlab.data.open_frames)
+    lazy: bool | None = None
     split: Literal["random", "subset", "file"] = "random"
     valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     valid_subsets: list[str] = Field(default_factory=list)
@@ -50,6 +54,9 @@ class TrainingConfig(_Strict):
     # "wall": elapsed time; "cpu": this process's CPU time, so that runs sharing a busy
     # machine still get equal compute (benchmarks comparing architectures use it)
     budget_clock: Literal["wall", "cpu"] = "wall"
+    #: DataLoader worker processes that batch lazy data (data.lazy); in-memory data is
+    #: batched in the training process
+    num_workers: int = Field(2, ge=0)
     max_epochs: int = 1000
     batch_size: int = 4
     valid_batch_size: int = 16

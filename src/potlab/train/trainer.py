@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ import yaml
 from potlab import data as pdata
 from potlab.analysis.parity import parity_metrics
 from potlab.errors import InputError
-from potlab.potential import Potential, load, predict_graphs
+from potlab.potential import Potential, load
 from potlab.progress import progress
 from potlab.train.checkpoint import load_training_checkpoint, save_atomic, write_text_atomic
 from potlab.train.config import ConfigError, TrainConfig
@@ -43,7 +42,14 @@ from potlab.train.distributed import (
 from potlab.train.ema import EMA
 from potlab.train.loss import loss_normalisers, weighted_loss
 from potlab.train.metrics_log import append_metrics, truncate_metrics
-from potlab.train.prepared import Prepared, prepare, read_labelled, read_training_frames
+from potlab.train.prepared import (
+    Prepared,
+    energy_residuals,
+    prepare,
+    read_labelled,
+    read_training_frames,
+    training_statistics,
+)
 
 log = logging.getLogger("potlab.train")
 
@@ -108,9 +114,9 @@ class Trainer:
         rank 0's ``split`` and write nothing."""
         d, t = self.cfg.data, self.cfg.training
         write = self.ranks.main
-        frames, dropped = read_training_frames(d, self.out if write else None)
+        frames, dropped = read_training_frames(d, self.out if write else None, lazy=d.lazy)
         self.report: dict[str, Any] = {"n_read": len(frames), "n_dropped": len(dropped)}
-        valid_frames = read_labelled(d.valid, d) if d.valid else None
+        valid_frames = read_labelled(d.valid, d, lazy=d.lazy) if d.valid else None
         split_path = self.out / "split.json"
         if split is not None:  # rank 0's
             pass
@@ -135,8 +141,8 @@ class Trainer:
             split = split.describing(frames).without(dropped)
             split.save(split_path)
         self.split = split
-        train = [frames[i] for i in split.train]
-        valid = valid_frames if valid_frames is not None else [frames[i] for i in split.valid]
+        train = pdata.take(frames, split.train)  # lazy frames: a view, nothing read
+        valid = valid_frames if valid_frames is not None else pdata.take(frames, split.valid)
         if not train:
             raise ConfigError("data.train: no training frames after the split")
         # E0: given, from isolated atoms, or least squares (seed 004)
@@ -149,7 +155,7 @@ class Trainer:
         if write:
             write_text_atomic(json.dumps(e0fit.to_dict(), indent=1), self.out / "e0.json")
         self.e0fit = e0fit
-        self.elements = sorted({int(z) for a in frames + (valid or []) for z in a.numbers} | set(e0fit.energies))
+        self.elements = sorted(set(pdata.elements_of(frames, valid)) | set(e0fit.energies))
         try:
             weights = pdata.frame_weights(train, d.subset_weights) if d.subset_weights else np.ones(len(train))
         except ValueError as err:
@@ -166,17 +172,14 @@ class Trainer:
         self.train_data = prepare(train, cutoff, dtype, weights)
         # only rank 0 validates
         self.valid_data = prepare(valid, cutoff, dtype, np.ones(len(valid))) if valid and write else None
-        # data statistics for the model's output scale and shift (as MACE does)
-        e0_sum = pdata.apply_e0(train, e0fit.energies)
-        n = np.array([len(a) for a in train], dtype=float)
-        resid = (self.train_data.energy.double().numpy() - e0_sum) / n
-        fcat = torch.cat(self.train_data.forces).double()
-        self.shift = float(resid.mean())
-        self.scale = float(torch.sqrt((fcat**2).mean())) if fcat.numel() else float(resid.std() or 1.0)
-        if not math.isfinite(self.scale) or self.scale <= 0:
-            self.scale = 1.0
-        n_edges = sum(g.edge_index.shape[1] for g in self.train_data.graphs)
-        self.avg_num_neighbors = n_edges / max(1, sum(g.num_nodes for g in self.train_data.graphs))
+        # data statistics for the model's output scale and shift (as MACE does), of either
+        # kind of data (streamed over a lazy one)
+        try:
+            stats = training_statistics(self.train_data, e0fit.energies)
+        except ValueError as err:
+            raise ConfigError(f"data.e0: {err}") from None
+        self.shift, self.scale = stats.shift, stats.scale
+        self.avg_num_neighbors = stats.avg_num_neighbors
 
     def _setup_model(self) -> None:
         t = self.cfg.training
@@ -185,6 +188,17 @@ class Trainer:
             self.cfg.model.name, self.cfg.model.params(), self.elements, e0=self.e0fit.energies,
             shift=self.shift, scale=self.scale, avg_num_neighbors=self.avg_num_neighbors,
         ).to(device=self.device, dtype=_DTYPES[t.dtype])
+        init = getattr(self.potential.model, "initial_output", None)
+        if init is not None:  # model init_from a mace-torch file: its E0, shift and scale
+            with torch.no_grad():
+                for z, e in init["e0"].items():
+                    self.potential.e0_table[z] = e
+                self.potential.shift.fill_(init["shift"])
+                self.potential.scale.fill_(init["scale"])
+            self.shift, self.scale = init["shift"], init["scale"]
+            self.e0fit = pdata.e0_from_dict(init["e0"])
+            if self.ranks.main:
+                write_text_atomic(json.dumps(self.e0fit.to_dict(), indent=1), self.out / "e0.json")
         params = self.potential.parameters()
         if t.optimizer == "adamw":
             self.opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
@@ -203,26 +217,24 @@ class Trainer:
                 "stress_weight": t.stress_weight, "energy_loss": t.energy_loss}
 
     def evaluate(self, data: Prepared) -> dict[str, float]:
-        """Loss and parity metrics on prepared data with the current weights."""
+        """Loss and parity metrics on prepared data (anything with ``len`` and
+        ``batch(idx)``) with the current weights."""
         t = self.cfg.training
         use_stress = t.stress_weight > 0
         self.potential.eval()
         total, count = 0.0, 0
-        e_pred, f_pred = [], []
-        for k in range(0, len(data.graphs), t.valid_batch_size):
-            idx = list(range(k, min(k + t.valid_batch_size, len(data.graphs))))
+        pred: dict[str, list[np.ndarray]] = {"e": [], "f": [], "e_ref": [], "f_ref": [], "n": []}
+        for k in range(0, len(data), t.valid_batch_size):
+            idx = list(range(k, min(k + t.valid_batch_size, len(data))))
             g, ref = self._on_device(*data.batch(idx))
             out = self.potential(g, forces=True, stress=use_stress)
             loss, _ = weighted_loss({k2: v.detach() for k2, v in out.items()}, ref, **self._loss_kwargs())
             total += float(loss) * len(idx)
             count += len(idx)
-            e_pred.append(out["energy"].detach().double().cpu().numpy())
-            f_pred.append(out["forces"].detach().double().cpu().numpy())
-        n_atoms = np.array([g.num_nodes for g in data.graphs])
-        m = parity_metrics(
-            np.concatenate(e_pred), data.energy.double().numpy(), n_atoms,
-            np.concatenate(f_pred), torch.cat(data.forces).double().numpy(),
-        )
+            for key, v in (("e", out["energy"]), ("f", out["forces"]), ("e_ref", ref["energy"]),
+                           ("f_ref", ref["forces"]), ("n", ref["n_atoms"])):
+                pred[key].append(v.detach().double().cpu().numpy())
+        m = parity_metrics(*(np.concatenate(pred[key]) for key in ("e", "e_ref", "n", "f", "f_ref")))
         m["loss"] = total / max(count, 1)
         return m
 
@@ -230,15 +242,16 @@ class Trainer:
         """A batch (graph, labels) on the training device."""
         return g.to(device=self.device), {k: v.to(self.device) for k, v in ref.items()}
 
-    def _train_step(self, idx: list[int]) -> torch.Tensor:
+    def _train_step(self, idx: list[int], batch=None) -> torch.Tensor:
         """Gradients of the loss of the global batch ``idx`` (frame indices), this rank
-        computing its shard. Returns the batch's loss (a 0-d tensor, the same on every
-        rank); the optimiser has not stepped yet."""
+        computing its shard (``batch``: the shard already batched, e.g. by DataLoader
+        workers). Returns the batch's loss (a 0-d tensor, the same on every rank); the
+        optimiser has not stepped yet."""
         t = self.cfg.training
         shard = self.ranks.shard(idx)
         ref = None
         if shard:
-            g, ref = self._on_device(*self.train_data.batch(shard))
+            g, ref = self._on_device(*(batch if batch is not None else self.train_data.batch(shard)))
             norms = loss_normalisers(ref)
         else:  # a global batch smaller than the number of ranks
             norms = torch.zeros(3, dtype=_DTYPES[t.dtype], device=self.device)
@@ -347,7 +360,7 @@ class Trainer:
         state = self._resume_or_share_initial_state()
         metrics_path = self.out / "metrics.csv"
 
-        n_train = len(self.train_data.graphs)
+        n_train = len(self.train_data)
         bs = t.batch_size
         clock = CLOCKS[t.budget_clock]
         t0 = clock()
@@ -372,12 +385,14 @@ class Trainer:
             else:  # draw frames so that each subset gets its configured share of steps
                 order = rng.choice(n_train, size=n_train, replace=True, p=self.sampling)
             train_loss, seen = 0.0, 0
-            for k in range(0, n_train, bs):
+            batches = [order[k : k + bs].tolist() for k in range(0, n_train, bs)]  # global
+            shards = [self.ranks.shard(b) for b in batches]  # this rank's part of each
+            stream = pdata.iter_batches(self.train_data, [s for s in shards if s], t.num_workers)
+            for idx, shard in zip(batches, shards):
                 if t.max_time is not None and out_of_time():
                     state["stop_reason"] = "max_time"
                     break
-                idx = order[k : k + bs].tolist()  # the global batch; each rank takes a shard
-                loss = self._train_step(idx)
+                loss = self._train_step(idx, next(stream) if shard else None)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
                         f"{self.out}: training diverged: the loss is {float(loss)} at epoch "
@@ -392,6 +407,7 @@ class Trainer:
                 train_loss += float(loss) * len(idx)
                 seen += len(idx)
                 state["step"] += 1
+            stream.close()  # stops the DataLoader workers after a budget break
             if seen == 0:
                 break
             vm = broadcast_object(self._eval_valid() if main else None, self.ranks)
@@ -441,7 +457,7 @@ class Trainer:
             if not (self.out / "model.pt").exists():  # budget ran out before one epoch finished
                 self._save_best(state["epoch"], self._eval_valid())
             summary["e0_refit"] = self._refit_e0() if t.refit_e0 else None
-            summary["n_valid"] = 0 if self.valid_data is None else len(self.valid_data.graphs)
+            summary["n_valid"] = 0 if self.valid_data is None else len(self.valid_data)
             write_text_atomic(json.dumps(summary, indent=1), self.out / "summary.json")
         return TrainResult(self.out, state["epoch"], state["best_epoch"], state["best_loss"],
                            state["stop_reason"], summary)
@@ -455,11 +471,9 @@ class Trainer:
         pot = load(path, device=self.device)
         if pot.metadata.get("e0_refit"):
             return pot.metadata["e0_refit"]
-        graphs = [g.to(dtype=pot.dtype) for g in self.train_data.graphs]
-        pred = predict_graphs(pot, graphs, batch_size=self.cfg.training.valid_batch_size)
-        resid = self.train_data.energy.double().numpy() - pred["energy"]  # [n_frames] eV
-        counts = np.stack([np.bincount(g.species.numpy(), minlength=119)[pot.elements]
-                           for g in self.train_data.graphs]).astype(float)
+        # [n_frames] eV, [n_frames, n_elements]
+        resid, counts = energy_residuals(pot, self.train_data,
+                                         batch_size=self.cfg.training.valid_batch_size)
         delta, *_ = np.linalg.lstsq(counts, resid, rcond=None)
         n = counts.sum(1)
         with torch.no_grad():
