@@ -25,7 +25,7 @@ demo: setup
 	$(BIN)/potlab demo --out runs/demo
 
 test: setup
-	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q tests
+	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q --durations=15 tests
 
 clean:
 	rm -rf $(VENV) runs
