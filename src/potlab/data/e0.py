@@ -171,21 +171,11 @@ def fit_e0(
         solution, _, rank, _ = np.linalg.lstsq(counts, target, rcond=None)
         if rank < len(unknown):
             rank_deficient = True
-            notes.append(
-                f"element counts have rank {rank} < {len(unknown)} elements to fit "
-                f"({', '.join(chemical_symbols[z] for z in unknown)}): E0 is not determined "
-                "by these frames (e.g. a single composition); the minimum-norm solution is "
-                "used. Add isolated atoms or other compositions."
-            )
+            notes.append(_rank_note(rank, unknown))
         e0.update({z: float(v) for z, v in zip(unknown, solution, strict=True)})
     if not e0:
         raise ValueError("no elements found to fit E0")
-    if by_z and unknown:
-        method = "isolated+least_squares"
-    elif by_z:
-        method = "isolated"
-    else:
-        method = "least_squares"
+    method = _method(by_z, unknown)
 
     used = rest if rest else list(range(len(frames)))
     residual = (energies[used] - apply_e0([frames[i] for i in used], e0)) / np.array(
@@ -287,17 +277,11 @@ def fit_e0_compositions(energies: np.ndarray, comp: np.ndarray, compositions: Se
         solution, _, rank, _ = np.linalg.lstsq(counts * w[:, None], (mean_c - known) * w, rcond=None)
         if rank < len(unknown):
             rank_deficient = True
-            notes.append(
-                f"element counts have rank {rank} < {len(unknown)} elements to fit "
-                f"({', '.join(chemical_symbols[z] for z in unknown)}): E0 is not determined "
-                "by these frames (e.g. a single composition); the minimum-norm solution is "
-                "used. Add isolated atoms or other compositions."
-            )
+            notes.append(_rank_note(rank, unknown))
         e0.update({z: float(v) for z, v in zip(unknown, solution, strict=True)})
     if not e0:
         raise ValueError("no elements found to fit E0")
-    method = ("isolated+least_squares" if by_z and unknown else "isolated" if by_z
-              else "least_squares")
+    method = _method(by_z, unknown)
     used = rest if rest.size else np.arange(n)
     table = composition_counts(compositions, sorted(e0)) @ np.array([e0[z] for z in sorted(e0)])
     residual = (energies[used] - table[comp[used]]) / np.asarray(n_atoms, dtype=float)[used]
@@ -307,6 +291,21 @@ def fit_e0_compositions(energies: np.ndarray, comp: np.ndarray, compositions: Se
     return E0Fit(energies=dict(sorted(e0.items())), method=method, n_frames=n,
                  rmse_per_atom=float(np.sqrt(np.mean(residual**2))),
                  rank_deficient=rank_deficient, warnings=notes)
+
+
+def _rank_note(rank: int, unknown) -> str:
+    """The warning of a least-squares E0 fit whose element counts do not determine E0."""
+    return (f"element counts have rank {rank} < {len(unknown)} elements to fit "
+            f"({', '.join(chemical_symbols[z] for z in unknown)}): E0 is not determined "
+            "by these frames (e.g. a single composition); the minimum-norm solution is "
+            "used. Add isolated atoms or other compositions.")
+
+
+def _method(by_z, unknown) -> str:
+    """How E0 was found: from isolated atoms, least squares, or both."""
+    if by_z and unknown:
+        return "isolated+least_squares"
+    return "isolated" if by_z else "least_squares"
 
 
 def composition_counts(compositions: Sequence[np.ndarray], elements: Sequence[int]) -> np.ndarray:
