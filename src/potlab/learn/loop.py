@@ -45,8 +45,13 @@ from potlab.atomic import write_text_atomic
 from potlab.learn.augment import UniformNoise
 from potlab.learn.config import LearnConfig
 from potlab.learn.convergence import Convergence
-from potlab.learn.explorers import (Exploration, MDExplorer, SteeredExplorer, broken_bonds,
-                                    fused_frames)
+from potlab.learn.explorers import (
+    Exploration,
+    MDExplorer,
+    SteeredExplorer,
+    broken_bonds,
+    fused_frames,
+)
 from potlab.learn.labelling import LabelStep
 from potlab.learn.merge import data_hashes, merge_data
 from potlab.learn.record import Record

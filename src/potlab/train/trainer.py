@@ -45,15 +45,12 @@ from potlab.train.metrics_log import append_metrics, truncate_metrics
 from potlab.train.prepared import (
     Prepared,
     energy_residuals,
-    prepare,
-    read_labelled,
-    read_training_frames,
-    training_statistics,
 )
+from potlab.train.training_data import DTYPES as _DTYPES
+from potlab.train.training_data import build as build_training_data
 
 log = logging.getLogger("potlab.train")
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: the budget clocks of ``training.budget_clock``, seconds (tests swap in fake clocks)
 CLOCKS = {"wall": time.monotonic, "cpu": time.process_time}
 
@@ -109,77 +106,13 @@ class Trainer:
                 )
 
     def _setup_data(self, split: pdata.Split | None = None) -> None:
-        """Read, split and prepare the data. Rank 0 (or the one process) decides the split
-        and writes ``split.json``, ``e0.json`` and ``outliers.json``; the other ranks get
-        rank 0's ``split`` and write nothing."""
-        d, t = self.cfg.data, self.cfg.training
-        write = self.ranks.main
-        frames, dropped = read_training_frames(d, self.out if write else None, lazy=d.lazy)
-        self.report: dict[str, Any] = {"n_read": len(frames), "n_dropped": len(dropped)}
-        valid_frames = read_labelled(d.valid, d, lazy=d.lazy) if d.valid else None
-        split_path = self.out / "split.json"
-        if split is not None:  # rank 0's
-            pass
-        elif split_path.exists():  # resumed run, or a committee member's given split
-            split = pdata.check_split(pdata.Split.load(split_path), frames, split_path)
-            if split.n_frames is None and dropped:
-                raise pdata.DataError(split_path, "written by an older potlab that indexed the "
-                                      "frames after the outlier drop; use a new run directory",
-                                      field="n_frames")
-        elif valid_frames is not None:
-            split = pdata.Split(train=list(range(len(frames))), valid=[], strategy="valid_file", seed=t.seed)
-        elif d.split == "random":
-            split = pdata.random_split(len(frames), valid_fraction=d.valid_fraction, seed=t.seed)
-        elif d.split == "subset":
-            try:
-                split = pdata.subset_split(frames, valid_subsets=d.valid_subsets)
-            except ValueError as err:
-                raise ConfigError(f"data.valid_subsets: {err}") from None
-        else:
-            split = pdata.split_from_file(d.split_file, len(frames))
-        if write:
-            split = split.describing(frames).without(dropped)
-            split.save(split_path)
-        self.split = split
-        train = pdata.take(frames, split.train)  # lazy frames: a view, nothing read
-        valid = valid_frames if valid_frames is not None else pdata.take(frames, split.valid)
-        if not train:
-            raise ConfigError("data.train: no training frames after the split")
-        # E0: given, from isolated atoms, or least squares (seed 004)
-        if isinstance(d.e0, dict):
-            e0fit = pdata.e0_from_dict(d.e0)
-        else:
-            e0fit = pdata.fit_e0(train)
-            if d.e0 == "isolated" and "isolated" not in e0fit.method:
-                raise ConfigError("data.e0: 'isolated' requested but no isolated-atom frames found")
-        if write:
-            write_text_atomic(json.dumps(e0fit.to_dict(), indent=1), self.out / "e0.json")
-        self.e0fit = e0fit
-        self.elements = sorted(set(pdata.elements_of(frames, valid)) | set(e0fit.energies))
-        try:
-            weights = pdata.frame_weights(train, d.subset_weights) if d.subset_weights else np.ones(len(train))
-        except ValueError as err:
-            raise ConfigError(f"data.subset_weights: {err}") from None
-        try:
-            self.sampling = (pdata.sampling_probabilities(train, d.subset_fractions)
-                             if d.subset_fractions else None)
-        except ValueError as err:
-            raise ConfigError(f"data.subset_fractions: {err}") from None
-        dtype = _DTYPES[t.dtype]
-        from potlab.models.registry import model_config
-
-        cutoff = model_config(self.cfg.model.name, self.cfg.model.params()).cutoff
-        self.train_data = prepare(train, cutoff, dtype, weights)
-        # only rank 0 validates
-        self.valid_data = prepare(valid, cutoff, dtype, np.ones(len(valid))) if valid and write else None
-        # data statistics for the model's output scale and shift (as MACE does), of either
-        # kind of data (streamed over a lazy one)
-        try:
-            stats = training_statistics(self.train_data, e0fit.energies)
-        except ValueError as err:
-            raise ConfigError(f"data.e0: {err}") from None
-        self.shift, self.scale = stats.shift, stats.scale
-        self.avg_num_neighbors = stats.avg_num_neighbors
+        """Read, split and prepare the data (:func:`potlab.train.training_data.build`).
+        Rank 0 (or the one process) decides the split and writes ``split.json``,
+        ``e0.json`` and ``outliers.json``; the other ranks get rank 0's ``split``."""
+        td = build_training_data(self.cfg, self.out, write=self.ranks.main, split=split)
+        self.report, self.split, self.e0fit, self.elements = td.report, td.split, td.e0fit, td.elements
+        self.sampling, self.train_data, self.valid_data = td.sampling, td.train_data, td.valid_data
+        self.shift, self.scale, self.avg_num_neighbors = td.shift, td.scale, td.avg_num_neighbors
 
     def _setup_model(self) -> None:
         t = self.cfg.training
