@@ -371,7 +371,7 @@ def test_cli_training_on_a_corrupt_lazy_file_exits_2_naming_the_frame(tmp_path, 
 
     from potlab.cli import main
 
-    path, group, start = _corrupt(tmp_path, rng, "nan_force")
+    path, _group, start = _corrupt(tmp_path, rng, "nan_force")
     cfg = {"data": {"train": str(path), "energy_key": "REF_energy", "forces_key": "REF_forces",
                     "lazy": True},
            "model": {"name": "schnet", "preset": "tiny", "cutoff": CUTOFF},
