@@ -95,6 +95,9 @@ class DataSplit(_Strict):
     n_valid: int = Field(ge=1)
     n_test: int = Field(ge=1)
     seed: int = 0
+    # reference temperatures whose frames are drawn (default: all); MD at the others then
+    # tests the models away from their training temperatures
+    temperatures_K: list[float] | None = Field(None, min_length=1)
 
 
 class ModelEntry(BaseModel):

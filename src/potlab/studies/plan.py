@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from potlab.md.protocol import run_dir_name
+from potlab.md.protocol import run_dir_name, run_settings
 from potlab.studies.config import Study
 
 STAGES = ("reference", "data", "train", "evaluate", "md", "analyze", "report")
@@ -92,6 +92,10 @@ def build_plan(study: Study, out: Path) -> list[Job]:
     out = Path(out)
     protocol = study.protocol()
     md_settings = protocol.model_dump()
+    # what one run depends on: not the study's list of temperatures or its repeat count
+    # (each job has its own temperature and seed), so adding a temperature adds jobs and
+    # keeps the others current
+    run_md = run_settings(protocol)
     ref = study.reference
     jobs: list[Job] = []
 
@@ -110,7 +114,7 @@ def build_plan(study: Study, out: Path) -> list[Job]:
                            "seed": protocol.seed + 1000 * i + r, "tolerate_errors": False}
                 job = Job(key, "reference", "md", payload,
                           settings={"material": mat.model_dump(), "method": ref.method,
-                                    "method_settings": ref.settings, "md": md_settings,
+                                    "method_settings": ref.settings, "md": run_md,
                                     "temperature_K": temp, "seed": payload["seed"]},
                           inputs=[mat.structure],
                           packages=("potlab", "torch", "ase", "numpy", _method_package(ref.method)))
@@ -130,10 +134,15 @@ def build_plan(study: Study, out: Path) -> list[Job]:
     d = study.data
     for mat_name in study.materials:
         is_train = mat_name in d.train_materials
-        payload = {"material": mat_name, "runs": ref_keys[mat_name], "every": d.every,
+        data_runs = [k for k, (temp, _) in zip(ref_keys[mat_name], study.reference_runs(mat_name))
+                     if d.temperatures_K is None or float(temp) in d.temperatures_K]
+        if not data_runs:
+            raise ValueError(f"data.temperatures_K: {mat_name} has no reference run at "
+                             f"{d.temperatures_K} K")
+        payload = {"material": mat_name, "runs": data_runs, "every": d.every,
                    "n_train": d.n_train if is_train else 0, "n_valid": d.n_valid if is_train else 0,
                    "n_test": d.n_test, "seed": d.seed, "skip_first": True}
-        jobs.append(Job(f"data/{mat_name}", "data", "data", payload, deps=list(ref_keys[mat_name]),
+        jobs.append(Job(f"data/{mat_name}", "data", "data", payload, deps=list(data_runs),
                         settings=payload))
 
     # train / evaluate / md / analyze per model and seed
@@ -165,9 +174,10 @@ def build_plan(study: Study, out: Path) -> list[Job]:
                                    "calculator": {"model": f"train/{rk}/model.pt"},
                                    "protocol": md_settings, "temperature_K": temp,
                                    "seed": protocol.seed + 1000 * i + r, "tolerate_errors": True}
+                        settings = {k: v for k, v in payload.items()
+                                    if k not in ("calculator", "structure")}
                         jobs.append(Job(key, "md", "md", payload, deps=[f"train/{rk}"],
-                                        settings={k: v for k, v in payload.items()
-                                                  if k not in ("calculator", "structure")},
+                                        settings={**settings, "protocol": run_md},
                                         inputs=[mat.structure]))
                         md_keys.append(key)
                 jobs.append(_analyze_job(study, rk, mat_name, md_keys))

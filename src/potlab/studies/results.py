@@ -44,7 +44,7 @@ def collect(root: Path) -> dict[str, Any]:
     materials = list(study["materials"])
     md_mats = study.get("md_materials") or materials
     seeds = study["train"]["seeds"]
-    temps = [float(t) for t in study["md"].get("temperatures_K", [300.0])]
+    temps = sorted(float(t) for t in study["md"].get("temperatures_K", [300.0]))
     ref_label = study["reference"].get("label") or (
         study["reference"]["method"] if study["reference"]["source"] == "teacher" else "reference")
 
