@@ -177,6 +177,33 @@ def test_skin_does_not_change_the_trajectory(tmp_path, pot):
         np.testing.assert_array_equal(x.positions, y.positions)
 
 
+def test_ase_engine_skin_list_gives_the_fresh_forces(tmp_path, pot):
+    """The ASE engine with a potlab calculator and a 0.5 A skin: 150 NVE steps of hot copper
+    follow the fresh-list run to 1e-9 A (the pairs are the same; only their order, so the
+    last bits of a sum, differ), every stored frame's forces equal a fresh calculator's at
+    those positions to 1e-12 eV/A, and most steps reuse the list. ``skin_A`` in the
+    protocol gives a plain calculator the same Verlet list (bit for bit)."""
+    p = proto(steps=150, interval=10, temperatures_K=[1500.0])
+    calc = pot.calculator(skin=0.5)
+    run_md(cu((2, 2, 1)), calc, p, tmp_path / "skin", seed=4)
+    run_md(cu((2, 2, 1)), pot.calculator(), p, tmp_path / "fresh", seed=4)
+    run_md(cu((2, 2, 1)), pot.calculator(), proto(steps=150, interval=10, temperatures_K=[1500.0],
+                                                  skin_A=0.5), tmp_path / "protocol", seed=4)
+    a = ase.io.read(tmp_path / "skin" / "trajectory.traj", ":")
+    b = ase.io.read(tmp_path / "fresh" / "trajectory.traj", ":")
+    c = ase.io.read(tmp_path / "protocol" / "trajectory.traj", ":")
+    fresh = pot.calculator()
+    assert len(a) == len(b) == len(c) == 16
+    for x, y, z in zip(a, b, c):
+        np.testing.assert_allclose(x.positions, y.positions, rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(x.positions, z.positions)
+        f = x.get_forces()
+        x.calc = fresh
+        np.testing.assert_allclose(f, x.get_forces(), rtol=0, atol=1e-12)
+    assert np.abs(a[-1].positions - a[0].positions).max() > 0.3  # the atoms did move
+    assert 1 <= calc._nl.builds < 40  # 151 force calls, few searches
+
+
 @pytest.fixture(scope="module")
 def committee_file(tmp_path_factory):
     members = []

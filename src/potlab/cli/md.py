@@ -41,7 +41,7 @@ def add_parser(subparsers):
     p.add_argument("--engine", choices=["ase", "lammps", "batched"],
                    help="batched: every temperature and repeat in one model call per step "
                    "(potlab models; nve, langevin, bussi)")
-    p.add_argument("--skin", type=float, help="neighbour-list skin of engine batched (A)")
+    p.add_argument("--skin", type=float, help="Verlet skin (A) of a potlab potential's neighbour list (every engine)")
     p.add_argument("--dtype", choices=["float32", "float64"])
     p.add_argument("--device", help="device of a potlab model: cpu, cuda, cuda:N or auto "
                    "(a GPU when present); default cpu")

@@ -127,15 +127,18 @@ def replicate(batch: GraphBatch, copies: int) -> GraphBatch:
 
 
 def build_graph(
-    frames: Sequence[Atoms], cutoff: float, dtype: torch.dtype = torch.float64
+    frames: Sequence[Atoms], cutoff: float, dtype: torch.dtype = torch.float64,
+    pairs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> GraphBatch:
-    """Batch ASE frames into one :class:`GraphBatch` with a radial ``cutoff`` (Angstrom)."""
+    """Batch ASE frames into one :class:`GraphBatch` with a radial ``cutoff`` (Angstrom).
+    ``pairs``: each frame's neighbour list (i, j, S) within ``cutoff``, already found (a
+    :class:`~potlab.graph.skin.SkinNeighbourList`); default: searched here."""
     species, positions, senders, receivers, unit_shifts = [], [], [], [], []
     batch, cells, pbcs, n_atoms = [], [], [], []
     offset = 0
     for k, atoms in enumerate(frames):
         n = len(atoms)
-        i, j, S = neighbour_list(atoms, cutoff)
+        i, j, S = neighbour_list(atoms, cutoff) if pairs is None else pairs[k]
         species.append(atoms.numbers.astype(np.int64))
         positions.append(np.asarray(atoms.positions, dtype=np.float64))
         senders.append(i + offset)

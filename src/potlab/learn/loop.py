@@ -266,7 +266,9 @@ class LearningLoop:
         import potlab
 
         tr = self.record.get(i, "train")
-        return potlab.load(Path(tr["best_dir"]) / "model.pt")
+        # the explorer's MD runs where its protocol says (md.device), as its committee does
+        device = self.cfg.protocol().device or "cpu"
+        return potlab.load(Path(tr["best_dir"]) / "model.pt", device=device)
 
     def _exploration(self, i: int) -> Exploration:
         """Run (or read back: a finished MD run returns at once) iteration ``i``'s explorer."""

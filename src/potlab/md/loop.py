@@ -484,7 +484,8 @@ class RunLoop:
         if self._committee is None:
             from potlab.potential import load
 
-            self._committee = load(self.protocol.uncertainty.committee)
+            self._committee = load(self.protocol.uncertainty.committee,
+                                   device=self.protocol.device or "cpu")
             if not hasattr(self._committee, "members"):
                 raise ProtocolError(f"uncertainty.committee: {self.protocol.uncertainty.committee} "
                                     "is a single potential, not a committee file")

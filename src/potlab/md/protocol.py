@@ -106,8 +106,8 @@ class MDProtocol(_Strict):
     monitors: Monitors = Field(default_factory=Monitors)
     formats: list[Literal["extxyz", "traj"]] = Field(default_factory=lambda: ["extxyz", "traj"])
     engine: Literal["ase", "lammps", "batched"] = "ase"
-    skin_A: float = Field(0.0, ge=0, description="Verlet skin of the batched engine's "
-                          "neighbour lists (A); 0 rebuilds every step")
+    skin_A: float = Field(0.0, ge=0, description="Verlet skin (A) of a potlab potential's "
+                          "neighbour list, every engine; 0 searches every step")
     uncertainty: Uncertainty | None = None
     structure: str | None = None
     supercell: tuple[int, int, int] | None = None

@@ -14,6 +14,7 @@ keys; ``resume=False`` starts over. Units: fs, K, eV, A.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ase import Atoms
@@ -23,8 +24,18 @@ from potlab.md.loop import MDResult, Replica, RunLoop, build_monitors, calculato
 from potlab.md.monitors import Monitor
 from potlab.md.protocol import MDProtocol, run_dir_name
 
+log = logging.getLogger(__name__)
+
 
 def _engine(calculator: Calculator, protocol: MDProtocol):
+    if protocol.skin_A > 0:
+        from potlab.potential.calculator import GraphModelCalculator
+
+        if isinstance(calculator, GraphModelCalculator):
+            calculator = calculator.with_skin(protocol.skin_A)
+        else:
+            log.warning("skin_A: %s searches its own neighbours; the skin applies to potlab "
+                        "potentials only", type(calculator).__name__)
     if protocol.engine == "lammps":
         from potlab.md.lammps import LammpsEngine
 
