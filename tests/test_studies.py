@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pytest
 import yaml
@@ -172,6 +173,62 @@ def test_changed_model_setting_reruns_only_that_model(done, tmp_path):
         assert read_record(out / key)["finished"] > read_record(done / key)["finished"]
 
 
+def test_batched_engine_runs_each_model_material_as_one_job(done, tmp_path):
+    """md.engine batched: one MD job per model and material runs both repeats as replicas
+    (one model call per step), in the same run folders; the teacher keeps the ASE engine,
+    so its runs and their analysis, the data and the trainings stay current."""
+    out = _copy(done, tmp_path)
+    raw = tiny_study()
+    raw["md"]["engine"] = "batched"
+    res = run_study(parse_study(raw, source="tiny.yaml"), out, workers=1)
+    assert not res.failed, res.failed
+    assert set(res.ran) == {"md/ani_s0/Li3PS4", "md/schnet_s0/Li3PS4", "analyze/ani_s0/Li3PS4",
+                            "analyze/schnet_s0/Li3PS4", "report"}
+    summary = read_record(out / "md/ani_s0/Li3PS4")["summary"]
+    assert set(summary) == {"T1000K_r0", "T1000K_r1"}
+    starts = []
+    for r in (0, 1):
+        run = out / "md/ani_s0/Li3PS4" / f"T1000K_r{r}"
+        result = json.loads((run / "result.json").read_text())
+        assert result["extra"]["engine"] == "batched" and result["steps"] == summary[f"T1000K_r{r}"]["steps"]
+        starts.append(ase.io.read(run / "trajectory.extxyz", index=1).get_velocities())
+    assert not np.allclose(starts[0], starts[1])  # each replica its own seed
+    results = json.loads((out / "results.json").read_text())
+    for model in ("ani", "schnet"):
+        rdf = results["models"][model]["materials"]["Li3PS4"]["rdf_mae"]
+        assert rdf["mean"] is not None and np.isfinite(rdf["mean"])
+
+
+def test_added_temperature_adds_jobs_and_keeps_the_others(tmp_path):
+    """Appending a temperature (with the training frames held to the old ones) plans new
+    reference and MD jobs; every other reference, data, training and MD job keeps its hash,
+    so only the new runs, the analyses that read them and the report run again."""
+    from potlab.studies.plan import build_plan
+
+    before = {j.key: j.hash for j in build_plan(parse_study(tiny_study(), "tiny.yaml"), tmp_path)}
+    raw = tiny_study(**{"md.temperatures_K": [1000.0, 800.0], "data.temperatures_K": [1000.0]})
+    after = {j.key: j.hash for j in build_plan(parse_study(raw, "tiny.yaml"), tmp_path)}
+    added = set(after) - set(before)
+    assert added == {f"{stage}/{run}Li3PS4/T800K_r{r}" for r in (0, 1)
+                     for stage, run in (("reference", ""), ("md", "ani_s0/"), ("md", "schnet_s0/"))}
+    changed = {k for k in before if after[k] != before[k]}
+    assert changed == {"analyze/teacher/Li3PS4", "analyze/ani_s0/Li3PS4",
+                       "analyze/schnet_s0/Li3PS4", "report"}
+    # without the filter the new teacher frames join the training data: everything retrains
+    raw["data"]["temperatures_K"] = None
+    again = {j.key: j.hash for j in build_plan(parse_study(raw, "tiny.yaml"), tmp_path)}
+    assert again["train/ani_s0"] != before["train/ani_s0"]
+    assert again["md/ani_s0/Li3PS4/T1000K_r0"] != before["md/ani_s0/Li3PS4/T1000K_r0"]
+
+
+def test_data_temperature_without_a_reference_run_is_named(tmp_path):
+    from potlab.studies.plan import build_plan
+
+    raw = tiny_study(**{"data.temperatures_K": [700.0]})
+    with pytest.raises(ValueError, match="data.temperatures_K: Li3PS4"):
+        build_plan(parse_study(raw, "tiny.yaml"), tmp_path)
+
+
 def test_kill_mid_stage_then_rerun_gives_the_same_numbers(done, tmp_path):
     out = _copy(done, tmp_path)
     for d in ("md", "analyze", "report"):
@@ -197,14 +254,17 @@ def test_kill_mid_stage_then_rerun_gives_the_same_numbers(done, tmp_path):
                         json.loads((done / "results.json").read_text()))
 
 
-def test_exploding_model_is_a_result_not_a_crash(done, tmp_path):
+@pytest.mark.parametrize("engine", ["ase", "batched"])
+def test_exploding_model_is_a_result_not_a_crash(done, tmp_path, engine):
     out = _copy(done, tmp_path)
     pot = potlab.load(out / "train" / "ani_s0" / "model.pt")
     pot.scale.mul_(300.0)  # forces x 300: the MD cannot survive
     pot.save(out / "train" / "ani_s0" / "model.pt")
     for key in ("md/ani_s0", "analyze/ani_s0", "report"):
         shutil.rmtree(out / key)
-    res = run_study(load_saved_study(out), out, workers=1)
+    raw = tiny_study()
+    raw["md"]["engine"] = engine
+    res = run_study(parse_study(raw, source="tiny.yaml"), out, workers=1)
     assert not res.failed, res.failed
     me = json.loads((out / "results.json").read_text())["models"]["ani"]["materials"]["Li3PS4"]
     assert me["call"] == "unstable"

@@ -117,6 +117,41 @@ def md_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[str, Any]:
             "steps_per_s": res["steps_per_s"], "ns_per_day": res["ns_per_day"]}
 
 
+def md_batched_task(p: dict[str, Any], job_dir: Path, root: Path) -> dict[str, Any]:
+    """Every temperature x repeat of one trained model on one material (``md.engine:
+    batched``): the replicas advance together, one model call per step, each in its own
+    ``T<temp>K_r<repeat>/`` folder with what :func:`md_task` writes there. A calculator
+    failure (a replica's coordinates exploded) stops the batch; the replicas then go on one
+    at a time from their checkpoints, so only the one that fails is recorded as crashed."""
+    from potlab.md import parse_protocol
+    from potlab.md.batched import run_batched
+    from potlab.md.protocol import run_dir_name
+
+    protocol = parse_protocol(p["protocol"], source=f"{job_dir}: protocol")
+    calc = make_calculator({"model": str(root / p["calculator"]["model"]),
+                            "device": protocol.device})
+    atoms = read_structure(p["structure"], p.get("supercell"))
+    reps = [(atoms, job_dir / run_dir_name(x["temperature_K"], x["repeat"]), x["temperature_K"],
+             x["seed"]) for x in p["replicas"]]
+    try:
+        results = [asdict(r) for r in run_batched(reps, calc, protocol, resume=True)]
+    except Exception as err:  # which replica failed is found one by one
+        if not p.get("tolerate_errors"):
+            raise
+        log.warning("%s: the batch stopped (%s); the replicas go on one at a time", job_dir, err)
+        results = []
+        for rep, x in zip(reps, p["replicas"]):
+            try:
+                results.append(asdict(run_batched([rep], calc, protocol, resume=True)[0]))
+            except Exception as err1:  # noqa: BLE001 - a model's exploded MD is a result
+                results.append(_crashed_result(rep[1], x, protocol, err1))
+    results = json.loads(json.dumps(results, default=float))
+    return {run_dir_name(x["temperature_K"], x["repeat"]):
+            {"stability": r["stability"], "steps": r["steps"], "time_ps": r["time_ps"],
+             "steps_per_s": r["steps_per_s"], "ns_per_day": r["ns_per_day"]}
+            for x, r in zip(p["replicas"], results)}
+
+
 def _crashed_result(job_dir: Path, p: dict, protocol, err: Exception) -> dict[str, Any]:
     from potlab.atomic import write_text_atomic
 

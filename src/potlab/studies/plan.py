@@ -96,6 +96,8 @@ def build_plan(study: Study, out: Path) -> list[Job]:
     # (each job has its own temperature and seed), so adding a temperature adds jobs and
     # keeps the others current
     run_md = run_settings(protocol)
+    if protocol.engine == "batched":  # the batched engine runs potlab potentials, not teachers
+        md_settings, run_md = {**md_settings, "engine": "ase"}, {**run_md, "engine": "ase"}
     ref = study.reference
     jobs: list[Job] = []
 
@@ -165,22 +167,10 @@ def build_plan(study: Study, out: Path) -> list[Job]:
                             deps=[f"train/{rk}", *(f"data/{x}" for x in study.materials)],
                             settings={"materials": list(study.materials)}))
             for mat_name in md_mats:
-                mat = study.materials[mat_name]
-                md_keys = []
-                for i, temp in enumerate(protocol.temperatures_K):
-                    for r in range(protocol.repeats):
-                        key = f"md/{rk}/{mat_name}/{run_dir_name(temp, r)}"
-                        payload = {"structure": mat.structure, "supercell": mat.supercell,
-                                   "calculator": {"model": f"train/{rk}/model.pt"},
-                                   "protocol": md_settings, "temperature_K": temp,
-                                   "seed": protocol.seed + 1000 * i + r, "tolerate_errors": True}
-                        settings = {k: v for k, v in payload.items()
-                                    if k not in ("calculator", "structure")}
-                        jobs.append(Job(key, "md", "md", payload, deps=[f"train/{rk}"],
-                                        settings={**settings, "protocol": run_md},
-                                        inputs=[mat.structure]))
-                        md_keys.append(key)
-                jobs.append(_analyze_job(study, rk, mat_name, md_keys))
+                md_jobs, md_keys = _md_jobs(study, rk, mat_name)
+                jobs += md_jobs
+                jobs.append(_analyze_job(study, rk, mat_name, md_keys,
+                                         deps=[j.key for j in md_jobs]))
 
     for mat_name in md_mats:
         jobs.append(_analyze_job(study, TEACHER, mat_name, ref_keys[mat_name]))
@@ -199,8 +189,36 @@ def build_plan(study: Study, out: Path) -> list[Job]:
     return jobs
 
 
-def _analyze_job(study: Study, rk: str, mat_name: str, run_keys: list[str]) -> Job:
-    deps = list(run_keys)
+def _md_jobs(study: Study, rk: str, mat_name: str) -> tuple[list[Job], list[str]]:
+    """The MD jobs of trained model ``rk`` on one material and the run folders they write:
+    one job per temperature x repeat, or with ``md.engine: batched`` one job running them
+    all as replicas of the batched engine (one model call per step)."""
+    protocol = study.protocol()
+    md_settings, run_md = protocol.model_dump(), run_settings(protocol)
+    mat = study.materials[mat_name]
+    common = {"structure": mat.structure, "supercell": mat.supercell,
+              "calculator": {"model": f"train/{rk}/model.pt"}, "protocol": md_settings,
+              "tolerate_errors": True}
+    replicas = [{"temperature_K": temp, "repeat": r, "seed": protocol.seed + 1000 * i + r}
+                for i, temp in enumerate(protocol.temperatures_K) for r in range(protocol.repeats)]
+    keys = [f"md/{rk}/{mat_name}/{run_dir_name(x['temperature_K'], x['repeat'])}" for x in replicas]
+    settings = {"supercell": mat.supercell, "protocol": run_md, "tolerate_errors": True}
+    if protocol.engine == "batched":
+        job = Job(f"md/{rk}/{mat_name}", "md", "md_batched", {**common, "replicas": replicas},
+                  deps=[f"train/{rk}"], settings={**settings, "replicas": replicas},
+                  inputs=[mat.structure])
+        return [job], keys
+    jobs = [Job(key, "md", "md",
+                {**common, "temperature_K": x["temperature_K"], "seed": x["seed"]},
+                deps=[f"train/{rk}"], inputs=[mat.structure],
+                settings={**settings, "temperature_K": x["temperature_K"], "seed": x["seed"]})
+            for key, x in zip(keys, replicas)]
+    return jobs, keys
+
+
+def _analyze_job(study: Study, rk: str, mat_name: str, run_keys: list[str],
+                 deps: list[str] | None = None) -> Job:
+    deps = list(run_keys if deps is None else deps)
     payload = {"run": rk, "material": mat_name, "runs": run_keys,
                "analyze": study.analyze.model_dump(), "protocol": study.md}
     if rk != TEACHER:
