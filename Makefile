@@ -24,8 +24,10 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/potlab demo --out runs/demo
 
+# two pytest workers, one thread each (each test file stays on one worker, so its module
+# fixtures are built once); tests that start their own processes give them one thread too
 test: setup
-	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q --durations=15 tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 clean:
 	rm -rf $(VENV) runs

@@ -9,8 +9,9 @@ writes ``PROVENANCE.json`` beside them: the preset, the protocol and seed of eve
 speed and stability from ``result.json``, the package versions and the command. The ``quick``
 preset imports these files as its reference (``reference.source: files``).
 
-``--only MATERIAL ...`` ships those materials and keeps the other runs listed in
-PROVENANCE.json (each run records the potlab commit it was shipped from).
+``--only MATERIAL ...`` ships those materials only. Runs listed in PROVENANCE.json that are
+not shipped again are kept (each run records the potlab commit it was shipped from and how
+it was made), so a run folder holding only some runs (a temperature added later) adds them.
 
 ``--runs DIR`` takes run folders laid out as ``DIR/<material>/T<T>K_r<r>/`` made by
 ``potlab.studies.jobs.md_job`` directly; the script checks that their protocol and seeds are
@@ -83,15 +84,15 @@ def main() -> None:
         r["potlab_commit"] = commit
     made_by = args.made_by
     old = DEST / "PROVENANCE.json"
-    if args.only and old.exists():  # keep the runs of the other materials as they were shipped
+    if old.exists():  # keep the runs shipped before that are not replaced now
         before = json.loads(old.read_text())
+        shipped = {r["file"] for r in runs}
         for r in before.get("runs", []):
             r.setdefault("potlab_commit", before.get("potlab_commit", "unknown"))
-        runs = [r for r in before.get("runs", []) if r["material"] not in args.only] + runs
-        commit = before.get("potlab_commit", commit)
         for r in runs:
-            if r["material"] in args.only:
-                r["made_by"] = args.made_by
+            r["made_by"] = args.made_by
+        runs = [r for r in before.get("runs", []) if r["file"] not in shipped] + runs
+        commit = before.get("potlab_commit", commit)
         made_by = before.get("made_by", made_by)
     prov = {"what": "CHGNet reference trajectories of the li_conductors quick and standard presets",
             "made_by": made_by, "preset": args.preset, "method": study.reference.method,
