@@ -66,14 +66,25 @@ class SkinNeighbourList:
         moved = np.einsum("ij,ij->i", positions - self._ref, positions - self._ref)
         return bool(moved.max(initial=0.0) > (0.5 * self.skin) ** 2)
 
-    def pairs(self, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pairs within the cutoff for ``positions`` [n, 3] (A), ``cell`` [3, 3], ``pbc`` [3]."""
+    def candidates(self, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The stored pairs within ``cutoff + skin`` (i, j, S, Cartesian shift [E, 3]),
+        searched again first if an atom has moved too far: keeping those with
+        ``|r_j - r_i + shift| < cutoff`` gives :meth:`pairs`. A caller filtering many lists
+        at once (the batched engine, on its own tensors) uses this; ``builds`` tells it when
+        the stored pairs changed."""
         positions = np.asarray(positions, dtype=np.float64)
         periodic = np.asarray(pbc, dtype=bool)
         box = np.asarray(cell, dtype=np.float64) if periodic.any() else np.zeros((3, 3))
         if self.needs_build(positions, box):
             self._build(positions, box, periodic)
-        d = positions[self._j] - positions[self._i] + self._shift
+        return self._i, self._j, self._S, self._shift
+
+    def pairs(self, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs within the cutoff for ``positions`` [n, 3] (A), ``cell`` [3, 3], ``pbc`` [3]."""
+        positions = np.asarray(positions, dtype=np.float64)
+        i, j, S, shift = self.candidates(positions, cell, pbc)
+        d = positions[j] - positions[i] + shift
         keep = np.einsum("ij,ij->i", d, d) < self.cutoff**2
-        return self._i[keep], self._j[keep], self._S[keep]
+        return i[keep], j[keep], S[keep]

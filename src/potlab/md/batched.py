@@ -66,6 +66,7 @@ class BatchedEngine(Engine):
         self.dt = protocol.timestep_fs * units.fs
         self._key: tuple[int, ...] | None = None
         self._group: list[Run] = []
+        self._cand_key: tuple | None = None  # which stored pairs self._cand holds
         self.calls = 0
 
     def versions(self) -> dict[str, str]:
@@ -135,32 +136,50 @@ class BatchedEngine(Engine):
         self.Q[:, 0] = self.dof_kT * tdamp2
 
     def graph(self, group: list[Run]) -> GraphBatch:
-        """The neighbour graph of ``group`` (float64; the Potential casts it)."""
-        senders, receivers, shifts, offset = [], [], [], 0
+        """The neighbour graph of ``group`` (float64; the Potential casts it): every
+        replica's stored skin pairs, filtered to the cutoff in one pass over the group's
+        positions (the same test, in the same float64 arithmetic, as
+        :meth:`SkinNeighbourList.pairs`, so the same edges in the same order)."""
+        dev = self.device
+        builds = []
         for r in group:
             d = r.data
-            i, j, S = d["nl"].pairs(d["pos"].detach().cpu().numpy(), d["cell"], d["pbc"])
-            senders.append(i + offset)
-            receivers.append(j + offset)
-            shifts.append(S)
-            offset += len(d["species"])
-        dev = self.device
-        edge_index = torch.from_numpy(np.stack([np.concatenate(senders),
-                                                np.concatenate(receivers)])).to(dev)
-        us = torch.from_numpy(np.concatenate(shifts).reshape(-1, 3)).to(dev)
+            d["nl"].candidates(d["pos"].detach().cpu().numpy(), d["cell"], d["pbc"])
+            builds.append(d["nl"].builds)
+        key = (tuple(r.index for r in group), tuple(builds))
+        if key != self._cand_key:  # another group, or some replica searched again
+            senders, receivers, shifts, cart, offset = [], [], [], [], 0
+            for r in group:
+                nl = r.data["nl"]
+                senders.append(nl._i + offset)
+                receivers.append(nl._j + offset)
+                shifts.append(nl._S)
+                cart.append(nl._shift)
+                offset += len(r.data["species"])
+            self._cand = (torch.from_numpy(np.concatenate(senders)).to(dev),
+                          torch.from_numpy(np.concatenate(receivers)).to(dev),
+                          torch.from_numpy(np.concatenate(shifts).reshape(-1, 3)).to(dev),
+                          torch.from_numpy(np.concatenate(cart).reshape(-1, 3)).to(dev))
+            self._cand_key = key
+        ci, cj, cS, cshift = self._cand
+        pos = torch.cat([r.data["pos"] for r in group])
+        p = pos.detach()
+        vec = p[cj] - p[ci] + cshift
+        keep = (vec * vec).sum(dim=1) < self.pot.cutoff ** 2
+        edge_index = torch.stack([ci[keep], cj[keep]])
+        us = cS[keep]
         cell = torch.tensor(np.stack([r.data["cell"] if r.data["pbc"].any() else np.zeros((3, 3))
                                       for r in group]), dtype=_F64, device=dev)
-        pos = torch.cat([r.data["pos"] for r in group])
-        batch = torch.repeat_interleave(
-            torch.arange(len(group), device=dev),
-            torch.tensor([len(r.data["species"]) for r in group], device=dev))
+        sizes = [len(r.data["species"]) for r in group]
+        batch = torch.repeat_interleave(torch.arange(len(group), device=dev),
+                                        torch.tensor(sizes, device=dev))
         return GraphBatch(
             species=torch.cat([r.data["species"] for r in group]), positions=pos,
             edge_index=edge_index, unit_shifts=us,
             shifts=torch.einsum("ek,ekl->el", us.to(_F64), cell[batch[edge_index[0]]]),
             batch=batch, cell=cell,
             pbc=torch.tensor(np.stack([r.data["pbc"] for r in group]), device=dev),
-            n_atoms=torch.tensor([len(r.data["species"]) for r in group], device=dev))
+            n_atoms=torch.tensor(sizes, device=dev))
 
     def _compute(self, group: list[Run], stress: bool) -> torch.Tensor:
         """Forces [n, 3] (float64) for ``group``; energies and stress kept per run."""
