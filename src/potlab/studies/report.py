@@ -156,6 +156,35 @@ def write_report(res: dict[str, Any], root: Path, job_dir: Path) -> tuple[Path, 
             cells.append(f"{s} ({_f(arr['ea_eV'], '.2f')} eV)")
         rows.append(cells)
     doc.table(["potential", *md_mats], rows, "l" + "r" * len(md_mats))
+    hidden = [(lab, mat) for lab, per_mat in _potentials(res) for mat in md_mats
+              if lab != ref_label and per_mat.get(mat, {}).get("arrhenius") is not None
+              and per_mat.get(mat, {}).get("call") != "stable"]
+    if hidden:
+        doc.para("The same fit for every potential that has one, whatever its call (the call in "
+                 "brackets; the fit uses the runs no monitor stopped). Where the call is "
+                 "'lattice mismatch' at an RDF error near the reference's own noise floor, this "
+                 "is the number to compare; where atoms fused, it is not a prediction.")
+        rows = []
+        for lab, per_mat in _potentials(res):
+            if lab == ref_label:
+                continue
+            cells = [lab]
+            for mat in md_mats:
+                me = per_mat.get(mat, {})
+                arr = me.get("arrhenius")
+                if arr is None:
+                    cells.append("no fit")
+                    continue
+                call = me.get("call")
+                if call != "stable":
+                    call = ", ".join(me.get("failure_modes") or []) or call
+                v = _f(arr["neg_log10_sigma_mS_cm"], ".2f")
+                nl = me.get("neg_log10_sigma_300K_mS_cm", {})
+                if nl.get("n", 0) > 1:
+                    v += f" ± {_f(nl['spread'], '.2f')}"
+                cells.append(f"{v} ({_f(arr['ea_eV'], '.2f')} eV; {call})")
+            rows.append(cells)
+        doc.table(["potential", *md_mats], rows, "l" + "r" * len(md_mats))
 
     doc.heading("Diffusivity and conductivity per temperature")
     rows = []
