@@ -221,6 +221,21 @@ def test_added_temperature_adds_jobs_and_keeps_the_others(tmp_path):
     assert again["md/ani_s0/Li3PS4/T1000K_r0"] != before["md/ani_s0/Li3PS4/T1000K_r0"]
 
 
+def test_moved_input_files_keep_the_hashes(tmp_path):
+    """The same structure content at another path (a package installed elsewhere, a study
+    copied to another machine) plans the same jobs with the same hashes."""
+    from potlab.studies.plan import build_plan
+
+    moved = tmp_path / "elsewhere" / "Li3PS4.extxyz"
+    moved.parent.mkdir()
+    shutil.copy(STRUCT / "Li3PS4.extxyz", moved)
+    before = {j.key: j.hash for j in build_plan(parse_study(tiny_study(), "tiny.yaml"), tmp_path)}
+    raw = tiny_study(**{"materials.Li3PS4.structure": str(moved)})
+    after = {j.key: j.hash for j in build_plan(parse_study(raw, "tiny.yaml"), tmp_path)}
+    assert set(before) == set(after)
+    assert {k for k in before if before[k] != after[k]} == {"report"}  # it prints the path
+
+
 def test_data_temperature_without_a_reference_run_is_named(tmp_path):
     from potlab.studies.plan import build_plan
 

@@ -11,7 +11,8 @@ Stages and their jobs (folders under the study directory)::
     report                                      results.json, report.md, report.html
 
 A job's hash covers its own settings, the hashes of the jobs it reads, the content of the
-input files it reads and the versions of the packages that compute it. Changing one model's
+input files it reads (not their paths: a study directory or an installed package moved
+elsewhere stays current) and the versions of the packages that compute it. Changing one model's
 learning rate changes the hash of that model's training, so its evaluation, MD and analysis,
 and the report, and nothing else.
 """
@@ -67,11 +68,11 @@ def file_hash(path: str) -> str:
 def _hash(job: Job, dep_hashes: dict[str, str]) -> str:
     from potlab.data import DataError
 
-    files = {}
+    files = []  # by content, not by path: a moved study or package keeps its hashes
     for p in job.inputs:
         if not Path(p).exists():
             raise DataError(p, f"no such file (needed by {job.key})")
-        files[p] = file_hash(p)
+        files.append(file_hash(p))
     text = json.dumps({"kind": job.kind, "settings": job.settings, "deps": dep_hashes,
                        "files": files, "versions": {p: _version(p) for p in job.packages}},
                       sort_keys=True, default=str)
@@ -115,7 +116,8 @@ def build_plan(study: Study, out: Path) -> list[Job]:
                            "protocol": md_settings, "temperature_K": temp,
                            "seed": protocol.seed + 1000 * i + r, "tolerate_errors": False}
                 job = Job(key, "reference", "md", payload,
-                          settings={"material": mat.model_dump(), "method": ref.method,
+                          settings={"material": mat.model_dump(exclude={"structure"}),
+                                    "method": ref.method,
                                     "method_settings": ref.settings, "md": run_md,
                                     "temperature_K": temp, "seed": payload["seed"]},
                           inputs=[mat.structure],
