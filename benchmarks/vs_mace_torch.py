@@ -204,7 +204,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if not MACE_RUN_TRAIN.exists():
         p.error(f"mace_run_train not found next to {sys.executable} (pip install mace-torch)")
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # mace_run_train runs in its own folder
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     run = run_side_by_side(out, args.minutes, args.dtype)
