@@ -112,6 +112,19 @@ def test_a_fused_frame_is_never_selected():
     assert idx.tolist() == [0, 2] and counts["unfused"] == 2
 
 
+def test_a_frame_whose_augmented_copies_could_be_refused_is_not_selected():
+    """The labeller refuses pairs under 0.5 A; seed 002's +-0.05 A noise moves a pair by at
+    most 2 sqrt(3) 0.05 = 0.173 A, so a selected frame needs every pair >= 0.673 A."""
+    from potlab.learn.explorers import fused_frames, labellable_distance
+
+    assert labellable_distance(0.05, 2) == pytest.approx(0.5 + 0.1 * np.sqrt(3))
+    assert labellable_distance(0.05, 0) == 0.5
+    frames = [Atoms("H2O", positions=[[0, 0, 0], [d, 0, 0], [0, 2.0, 0]]) for d in (0.74, 0.60, 0.45)]
+    assert fused_frames(frames, 0.5).tolist() == [False, False, False]  # none fused
+    assert fused_frames(frames, 0.5, labellable_distance(0.05, 2)).tolist() == [False, True, True]
+    assert fused_frames(frames, None, 0.5).tolist() == [False, False, True]
+
+
 def test_select_frames_chain_with_max_m():
     kcal = KCAL_MOL_IN_EV
     n = 40

@@ -51,13 +51,30 @@ def broken_bonds(frames: list[Atoms], start: Atoms, factor: float) -> np.ndarray
     return np.array([bool((mon.lengths(f) > factor * mon.len0).any()) for f in frames])
 
 
-def fused_frames(frames: list[Atoms], fraction: float | None) -> np.ndarray:
+def fused_frames(frames: list[Atoms], fraction: float | None,
+                 min_distance: float | None = None) -> np.ndarray:
     """[n_frames] bool: two atoms closer than ``fraction`` x their covalent radii sum
-    (:class:`potlab.md.monitors.FusionMonitor`'s test); all False for ``fraction`` None."""
-    if fraction is None:
-        return np.zeros(len(frames), dtype=bool)
-    mon = FusionMonitor(fraction)
-    return np.array([mon.check(f, 0.0) is not None for f in frames], dtype=bool)
+    (:class:`potlab.md.monitors.FusionMonitor`'s test; ``fraction`` None: not tested) or
+    closer than ``min_distance`` (A; the labeller refuses such pairs, and an augmented copy
+    can move a pair closer: see :func:`labellable_distance`)."""
+    from potlab.reference.labeller import closest_pair
+
+    out = np.zeros(len(frames), dtype=bool)
+    if fraction is not None:
+        mon = FusionMonitor(fraction)
+        out |= np.array([mon.check(f, 0.0) is not None for f in frames], dtype=bool)
+    if min_distance is not None:
+        out |= np.array([closest_pair(f, min_distance) is not None for f in frames], dtype=bool)
+    return out
+
+
+def labellable_distance(amplitude_A: float, copies: int) -> float:
+    """The shortest pair distance (A) a selected frame may have so that it and its
+    augmented copies (uniform noise of +-``amplitude_A`` per coordinate moves a pair by at
+    most 2 sqrt(3) amplitude) stay above the labeller's ``MIN_DISTANCE``."""
+    from potlab.reference.labeller import MIN_DISTANCE
+
+    return MIN_DISTANCE + (2 * np.sqrt(3) * amplitude_A if copies else 0.0)
 
 
 def read_frames_of(run_dir: str | Path) -> list[Atoms]:

@@ -51,6 +51,7 @@ from potlab.learn.explorers import (
     SteeredExplorer,
     broken_bonds,
     fused_frames,
+    labellable_distance,
 )
 from potlab.learn.labelling import LabelStep
 from potlab.learn.merge import data_hashes, merge_data
@@ -318,7 +319,9 @@ class LearningLoop:
         com = load_committee(tr["committee"], group=False)
         s = committee_scores(com, exp.frames)
         broken = broken_bonds(exp.frames, self.start_structure(), self.cfg.explore.break_factor)
-        fused = fused_frames(exp.frames, self.cfg.select.min_distance_fraction)
+        aug = self.cfg.augment
+        fused = fused_frames(exp.frames, self.cfg.select.min_distance_fraction,
+                             labellable_distance(aug.amplitude_A, aug.copies))
         cv = exp.cv if exp.cv is not None else np.full(len(exp.frames), np.nan)
         run = exp.run_index if exp.run_index is not None else np.zeros(len(exp.frames), dtype=int)
         rows = []
