@@ -1,23 +1,24 @@
 """MD throughput of potlab's engines (issue 12), on the 50-atom LGPS cell in float32:
 
 1. batched vs sequential: 16 replicas (4 temperatures x 4 repeats, Langevin) advanced by the
-   batched engine (one model call per step for all 16, 0.5 A skin lists as recommended;
-   also printed without a skin) against the same 16 runs one after another with the ASE
-   engine; aggregate MD steps/s and their ratio, for ANI, SchNet, SO3krates and MACE at
-   their "seed000" presets (untrained weights: speed only);
-2. skin neighbour list vs a fresh list every step (batched engine, one replica), steps/s at
-   50 and 3,200 atoms (SchNet);
+   batched engine (one model call per step for all 16) against the same 16 runs one after
+   another with the ASE engine, both with the same protocol (0.5 A skin lists; also printed
+   with fresh lists, not in ``--quick``); aggregate MD steps/s and their ratio, for ANI,
+   SchNet, SO3krates and MACE at their "seed000" presets (untrained weights: speed only);
+2. skin neighbour list vs a fresh list every step (batched engine with one replica, and the
+   ASE engine), steps/s at 50 and 3,200 atoms (SchNet);
 3. uncertainty-monitored MD (a committee of 5 SchNets every 10 steps) vs plain MD (ASE
    engine): the cost ratio;
 4. LAMMPS engine vs ASE engine, steps/s with the same SchNet.
 
 Every run goes through potlab.md's run loop (outputs, monitors and checkpoints included),
-so these are the speeds a user gets. ``--quick`` uses fewer steps, times the batched engine
-with its skin only, and ends with the line::
+so these are the speeds a user gets. ``--quick`` uses fewer steps, times the skin protocol
+only, and ends with the line::
 
     batched_vs_sequential ani=<r> schnet=<r> so3krates=<r> mace=<r> uq_cost=<r> skin_speedup=<r>
 
-(skin_speedup at 50 atoms). Timings are wall-clock on whatever else the machine is doing.
+(skin_speedup: batched engine at 50 atoms). Timings are wall-clock on whatever else the
+machine is doing: run it on a quiet machine (``taskset -c 1`` keeps it on one core).
 """
 
 from __future__ import annotations
@@ -61,39 +62,57 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def batched_vs_sequential(name: str, cell, steps: int, work: Path, no_skin: bool = True
-                          ) -> tuple[float, float, float]:
-    """Aggregate steps/s of 16 replicas: sequential (ASE engine, one after another),
-    batched without (``no_skin``; else NaN) and with a 0.5 A skin (one call per step),
-    after a warm-up of each."""
+def batched_vs_sequential(name: str, cell, steps: int, work: Path, fresh: bool = True
+                          ) -> dict[str, float]:
+    """Aggregate steps/s of 16 replicas with the same protocol (0.5 A skin): one after
+    another with the ASE engine (``seq``) and together with the batched engine (``bat``,
+    one model call per step); with ``fresh`` also both with a fresh list every step
+    (``seq_fresh``, ``bat_fresh``; else NaN). Each after a warm-up."""
     pot = Potential(name, {"preset": "seed000"}, sorted(set(cell.numbers))).float().eval()
     calc = pot.calculator()
-    p = protocol(steps)
-    run_md(cell, calc, protocol(1), work / "warm_seq", resume=False)
-    run_batched(replicas(cell, work / "warm_b", 16), pot, protocol(1), resume=False)
-    reps = replicas(cell, work / f"{name}_seq", 16)
-    t_seq = timed(lambda: [run_md(a, calc, p, d, T, s, resume=False) for a, d, T, s in reps])
-    t_bat = timed(lambda: run_batched(replicas(cell, work / f"{name}_bat", 16), pot, p,
-                                      resume=False)) if no_skin else float("nan")
-    ps = protocol(steps, skin_A=0.5)
-    t_skin = timed(lambda: run_batched(replicas(cell, work / f"{name}_skin", 16), pot, ps,
-                                       resume=False))
+    ps, p0 = protocol(steps, skin_A=0.5), protocol(steps)
+    run_md(cell, calc, protocol(1, skin_A=0.5), work / "warm_seq", resume=False)
+    run_batched(replicas(cell, work / "warm_b", 16), pot, protocol(1, skin_A=0.5), resume=False)
+    nan = float("nan")
+
+    def seq(p, tag):
+        reps = replicas(cell, work / f"{name}_{tag}", 16)
+        return timed(lambda: [run_md(a, calc, p, d, T, s, resume=False) for a, d, T, s in reps])
+
+    def bat(p, tag):
+        return timed(lambda: run_batched(replicas(cell, work / f"{name}_{tag}", 16), pot, p,
+                                         resume=False))
+
     n = 16 * steps
-    return n / t_seq, n / t_bat, n / t_skin
+    return {"seq": n / seq(ps, "seq"), "bat": n / bat(ps, "bat"),
+            "seq_fresh": n / seq(p0, "seq0") if fresh else nan,
+            "bat_fresh": n / bat(p0, "bat0") if fresh else nan}
 
 
-def skin_speedup(cell, steps: int, work: Path) -> float:
+def skin_speedup(cell, steps: int, work: Path) -> dict[str, float]:
+    """Steps/s of one SchNet run with a 0.5 A skin over a fresh list every step, for the
+    batched engine (one replica) and the ASE engine."""
     pot = Potential("schnet", {"preset": "seed000"}, sorted(set(cell.numbers))).float().eval()
-    rates = []
-    for skin in (0.0, 0.5):
-        p = protocol(steps, skin_A=skin, engine="batched")
-        run_batched([(cell, work / "warm_skin", 600.0, 0)], pot, protocol(2, skin_A=skin), resume=False)
-        t = timed(lambda p=p, skin=skin: run_batched([(cell, work / f"skin{skin}_{len(cell)}", 600.0, 0)],
-                                                     pot, p, resume=False))
-        rates.append(steps / t)
-    print(f"  skin {len(cell):>5} atoms: fresh list {rates[0]:8.2f} steps/s, skin 0.5 A "
-          f"{rates[1]:8.2f} steps/s, speed-up {rates[1] / rates[0]:.2f}x", flush=True)
-    return rates[1] / rates[0]
+    out = {}
+    for engine in ("batched", "ase"):
+        rates = []
+        for skin in (0.0, 0.5):
+            p = protocol(steps, skin_A=skin, engine=engine)
+            d = work / f"skin_{engine}{skin}_{len(cell)}"
+            if engine == "batched":
+                run_batched([(cell, work / "warm_skin", 600.0, 0)], pot, protocol(2, skin_A=skin),
+                            resume=False)
+                t = timed(lambda p=p, d=d: run_batched([(cell, d, 600.0, 0)], pot, p, resume=False))
+            else:
+                run_md(cell, pot.calculator(), protocol(2, skin_A=skin), work / "warm_skin_ase",
+                       resume=False)
+                t = timed(lambda p=p, d=d: run_md(cell, pot.calculator(), p, d, resume=False))
+            rates.append(steps / t)
+        out[engine] = rates[1] / rates[0]
+        print(f"  skin {len(cell):>5} atoms, {engine:<7} engine: fresh list {rates[0]:8.2f} "
+              f"steps/s, skin 0.5 A {rates[1]:8.2f} steps/s, speed-up {out[engine]:.2f}x",
+              flush=True)
+    return out
 
 
 def uq_cost(cell, steps: int, work: Path) -> float:
@@ -135,20 +154,25 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     args = ap.parse_args()
     cell = read(LGPS)
-    steps = 10 if args.quick else 50
+    steps = 20 if args.quick else 50
+    # --quick: MACE (128 channels, 6 A, 0.6 s a step here) runs 5 steps per replica
+    model_steps = {"mace": 5} if args.quick else {}
     work = Path(tempfile.mkdtemp(prefix="md_throughput_"))
     print(f"{len(cell)}-atom LGPS, float32, {torch.get_num_threads()} threads, 16 replicas, "
-          f"{steps} steps each (seed000 presets, untrained)", flush=True)
+          f"{steps} steps each{' (mace 5)' if args.quick else ''} (seed000 presets, untrained)",
+          flush=True)
     ratios = {}
     try:
         for name in args.models:
-            seq, bat, skin = batched_vs_sequential(name, cell, steps, work, no_skin=not args.quick)
-            ratios[name] = skin / seq
-            print(f"  {name:<10} sequential {seq:8.2f} steps/s  batched {bat:8.2f} (x{bat / seq:.2f})"
-                  f"  batched+skin {skin:8.2f} steps/s  ratio {ratios[name]:.2f}x", flush=True)
-        skin50 = skin_speedup(cell, 100 if args.quick else 400, work)
-        skin_speedup(cell.repeat((4, 4, 4)), 3 if args.quick else 10, work)  # 3,200 atoms
-        cost = uq_cost(cell, 50 if args.quick else 200, work)
+            r = batched_vs_sequential(name, cell, model_steps.get(name, steps), work,
+                                      fresh=not args.quick)
+            ratios[name] = r["bat"] / r["seq"]
+            print(f"  {name:<10} skin 0.5 A: sequential {r['seq']:8.2f} steps/s, batched "
+                  f"{r['bat']:8.2f} steps/s, ratio {ratios[name]:.2f}x   fresh lists: "
+                  f"sequential {r['seq_fresh']:8.2f}, batched {r['bat_fresh']:8.2f}", flush=True)
+        skin50 = skin_speedup(cell, 100 if args.quick else 400, work)["batched"]
+        skin_speedup(cell.repeat((4, 4, 4)), 2 if args.quick else 10, work)  # 3,200 atoms
+        cost = uq_cost(cell, 100 if args.quick else 200, work)
         lammps_vs_ase(cell, 20 if args.quick else 100, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
