@@ -141,20 +141,19 @@ class BatchedEngine(Engine):
         positions (the same test, in the same float64 arithmetic, as
         :meth:`SkinNeighbourList.pairs`, so the same edges in the same order)."""
         dev = self.device
-        builds = []
+        builds, stored = [], []
         for r in group:
             d = r.data
-            d["nl"].candidates(d["pos"].detach().cpu().numpy(), d["cell"], d["pbc"])
+            stored.append(d["nl"].candidates(d["pos"].detach().cpu().numpy(), d["cell"], d["pbc"]))
             builds.append(d["nl"].builds)
         key = (tuple(r.index for r in group), tuple(builds))
         if key != self._cand_key:  # another group, or some replica searched again
             senders, receivers, shifts, cart, offset = [], [], [], [], 0
-            for r in group:
-                nl = r.data["nl"]
-                senders.append(nl._i + offset)
-                receivers.append(nl._j + offset)
-                shifts.append(nl._S)
-                cart.append(nl._shift)
+            for r, (i, j, S, shift) in zip(group, stored):
+                senders.append(i + offset)
+                receivers.append(j + offset)
+                shifts.append(S)
+                cart.append(shift)
                 offset += len(r.data["species"])
             self._cand = (torch.from_numpy(np.concatenate(senders)).to(dev),
                           torch.from_numpy(np.concatenate(receivers)).to(dev),
