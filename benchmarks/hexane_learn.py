@@ -13,7 +13,7 @@ side by side, as in seed 002 Fig. 5:
 
 Each variant is an ordinary ``potlab learn`` run directory (resumable: rerun the same command
 after a kill). Cost on this 2-core machine, estimated from the quick preset: one iteration is
-~15 min of committee training (3 members x 420 s on 2 cores) plus ~1 min of steered MD and
+~8 min of committee training (3 members x 240 CPU-s on 2 cores) plus ~1 min of steered MD and
 labelling; setup (relax, 2000 reference MD frames, the reference SMD and its labels) ~10 min;
 a variant of up to 15 iterations is 2-4 h, the four variants 8-16 h. Prints per variant and
 iteration the labels, the barrier of the best member against GFN2-xTB's (kcal/mol) and the
@@ -55,6 +55,9 @@ def main() -> int:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--preset", default=None, help="e.g. quick, to check the benchmark itself")
     ap.add_argument("--scheduler", default=None)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="committee and labelling workers per variant (1 to run two variants "
+                         "side by side on 2 cores)")
     args = ap.parse_args()
 
     path = BUNDLED / "hexane.yaml"
@@ -65,6 +68,9 @@ def main() -> int:
     start = time.perf_counter()
     for name in args.variants:
         raw = merge(base, VARIANTS[name])
+        if args.workers is not None:
+            raw = merge(raw, {"reference": {"workers": args.workers},
+                              "train": {"committee": {"workers": args.workers}}})
         if name == "schnet3":  # the SchNet section replaces the ANI one, not merged into it
             raw["train"]["model"] = dict(VARIANTS[name]["train"]["model"])
         cfg = parse_learn_config(raw, source=f"{path} [{name}]", base_dir=path.parent)
