@@ -13,7 +13,7 @@ side by side, as in seed 002 Fig. 5:
 
 Each variant is an ordinary ``potlab learn`` run directory (resumable: rerun the same command
 after a kill). Cost on this 2-core machine, estimated from the quick preset: one iteration is
-~8 min of committee training (3 members x 240 CPU-s on 2 cores) plus ~1 min of steered MD and
+~6 min of committee training (3 members x 180 CPU-s on 2 cores) plus ~1 min of steered MD and
 labelling; setup (relax, 2000 reference MD frames, the reference SMD and its labels) ~10 min;
 a variant of up to 15 iterations is 2-4 h, the four variants 8-16 h. Prints per variant and
 iteration the labels, the barrier of the best member against GFN2-xTB's (kcal/mol) and the
