@@ -279,3 +279,73 @@ def test_md_explorer_stops_at_the_first_uncertain_frame(uninterrupted, tmp_path)
     pool = Pool(s.max_forces_var, exp.steps, run=exp.run_index)
     picked = FirstAbove(threshold)(pool, np.arange(len(exp.frames)))
     assert sorted(exp.run_index[picked].tolist()) == [0, 1]
+
+
+def test_assessments_added_to_a_finished_run(inputs, tmp_path):
+    """``assess`` may be added to a run: the loop's record stays as it was, then every
+    member's SMD, the transfer test on another molecule and another architecture on the
+    final data are recorded, each against an independent expectation."""
+    from potlab.learn import LearnConfigError
+    from potlab.learn.explorers import read_steered_log
+    from potlab.learn.selectors import KCAL_MOL_IN_EV
+    from potlab.md import parse_protocol
+    from potlab.md.runner import run_md
+
+    out = tmp_path / "run"
+    raw = raw_config(inputs, iterations=1)
+    run_learning(parse_learn_config(raw), out)
+    before = (out / "record.jsonl").read_text()
+    a = Atoms("Cu5", positions=[[2.5 * i, 0.1 * (i % 2), 0.0] for i in range(5)])
+    a.center(vacuum=6.0)
+    ase.io.write(inputs / "chain5.xyz", a)
+    raw["assess"] = {
+        "members": True,
+        "molecules": [{"name": "chain5", "file": str(inputs / "chain5.xyz"),
+                       "group_a": [0], "group_b": [4]}],
+        "architectures": [{"name": "schnet_b", "train": {
+            "model": {"name": "schnet", "preset": "tiny", "cutoff": 4.0},
+            "training": {"max_epochs": 2, "batch_size": 8, "threads": 1, "seed": 7}}}]}
+    run_learning(parse_learn_config(raw), out)
+    after = (out / "record.jsonl").read_text()
+    assert after.startswith(before)  # nothing of the loop was redone
+    steps = [(e["iteration"], e["step"]) for e in map(json.loads, after[len(before):].splitlines())]
+    assert steps == [(0, "members"), (0, "molecule:chain5"), (0, "architecture:schnet_b")]
+    st = learn_status(out)
+    it0 = st["iterations"][0]
+    members = [json.loads(line)["result"] for line in after.splitlines()
+               if json.loads(line)["step"] == "members"][0]
+    best = json.loads((out / "iter_000" / "committee" / "committee.json").read_text())["best_member"]
+    other = 1 - best
+    # every member's barrier: the best member's is the iteration's own run, the other's the
+    # maximum work its own steered log holds
+    assert members["tracked_eV"][best] == it0["tracked_eV"]
+    log = read_steered_log(out / "iter_000" / "explore_members" / f"member_{other}")
+    assert members["tracked_eV"][other] == pytest.approx(log["work_eV"].max(), abs=1e-9)
+    assert members["error_kcal_mol"][other] == pytest.approx(
+        (members["tracked_eV"][other] - 4.0) / KCAL_MOL_IN_EV)
+    assert members["spread_kcal_mol"] == pytest.approx(
+        abs(members["tracked_eV"][0] - members["tracked_eV"][1]) / KCAL_MOL_IN_EV)
+    # the transfer test's reference barrier: the same steered protocol with EMT, run here
+    mol = st["molecules"][0]
+    p = dict(raw["explore"]["protocol"])
+    p["steered"] = {**p["steered"], "group_b": [4]}
+    ref = run_md(ase.io.read(inputs / "chain5.xyz"), EMT(), parse_protocol(p), tmp_path / "emt")
+    assert mol["reference_eV"] == pytest.approx(ref.activation_energy_eV, rel=1e-9)
+    assert mol["n_atoms"] == 5 and mol["test_frames"] == 31
+    assert mol["error_kcal_mol"] == pytest.approx(
+        (mol["tracked_eV"] - mol["reference_eV"]) / KCAL_MOL_IN_EV)
+    # the other architecture trained on the final data: all of its frames, split 80/20
+    arch = st["architectures"][0]
+    split = json.loads((out / "assess" / "architectures" / "schnet_b" / "model" / "split.json")
+                       .read_text())
+    assert len(split["train"]) + len(split["valid"]) == len(final_data(out)) == 24
+    assert arch["epochs"] == 2 and arch["error_kcal_mol"] == pytest.approx(
+        (arch["tracked_eV"] - 4.0) / KCAL_MOL_IN_EV)
+    report = (out / "report.md").read_text()
+    assert "chain5" in report and "schnet_b" in report and (out / "barrier_errors.png").exists()
+    # a rerun is free; a changed setting under a recorded name is refused, naming it
+    run_learning(parse_learn_config(raw), out)
+    assert (out / "record.jsonl").read_text() == after
+    raw["assess"]["molecules"][0]["group_b"] = [3]
+    with pytest.raises(LearnConfigError, match="chain5"):
+        run_learning(parse_learn_config(raw), out)

@@ -15,6 +15,10 @@ Sections (units: fs, K, A, eV, kcal/mol where the name says so)::
     select: {threshold: {kind: calibrated, first_steps: 1000, n_sigma: 3}, ...}
     augment: {copies: 2, amplitude_A: 0.05}
     convergence: {tolerance_kcal_mol: 1.0, consecutive: 3, max_iterations: 10, ...}
+    assess:                                # what the loop does not need, judged after it
+      members: true                        # every member's explorer run (committee spread)
+      molecules: [{name: butane, smiles: CCCC, group_a: [0], group_b: [3]}]  # transfer
+      architectures: [{name: schnet, train: {model: ..., training: ...}}]    # data transfer
     presets: {quick: {...partial config...}}
 """
 
@@ -208,6 +212,72 @@ class ConvergenceSpec(StrictModel):
     uncertainty_below: float | None = Field(None, gt=0)
 
 
+class MoleculeSpec(StructureSpec):
+    """A molecule the final model is pulled apart on (seed 002's transfer test): the
+    explorer's steered protocol with the spring between ``group_a`` and ``group_b``, run
+    with the final best member and with the reference; the barrier error in kcal/mol."""
+
+    name: str
+    group_a: list[int] = Field(min_length=1)
+    group_b: list[int] = Field(min_length=1)
+
+
+class ArchitectureSpec(StrictModel):
+    """Another architecture trained on the data the loop selected (seed 003's question): a
+    ``potlab train`` mapping without ``committee`` (``data.train`` is the final data); the
+    model then runs the explorer's protocol and is scored on the reference frames."""
+
+    name: str
+    train: dict[str, Any]
+
+    @field_validator("train")
+    @classmethod
+    def _train(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if "committee" in v:
+            raise ValueError("committee: one model per architecture (leave it out)")
+        return check_train_section(v)
+
+
+class AssessSpec(StrictModel):
+    """Judgements the loop does not depend on, so they may be added to (or changed in) a
+    run already under way: ``members`` runs the explorer with every committee member (the
+    committee's spread of the tracked quantity) each iteration; ``molecules`` and
+    ``architectures`` run once, after the loop stops, on its final committee and data."""
+
+    members: bool = False
+    molecules: list[MoleculeSpec] = Field(default_factory=list)
+    architectures: list[ArchitectureSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names(self) -> AssessSpec:
+        for kind, items in (("molecules", self.molecules), ("architectures", self.architectures)):
+            names = [m.name for m in items]
+            if len(set(names)) != len(names):
+                raise ValueError(f"{kind}: names must be unique (got {', '.join(names)})")
+        return self
+
+
+def check_train_section(v: dict[str, Any]) -> dict[str, Any]:
+    """A ``potlab train`` mapping whose data potlab learn fills in (no ``out``, no data
+    paths or keys), validated as ``potlab train`` would."""
+    from potlab.train.config import ConfigError, parse_config
+
+    if "out" in v:
+        raise ValueError("unknown key 'out' (potlab learn puts every model in its folder)")
+    data = v.get("data") or {}
+    if not isinstance(data, dict):
+        raise ValueError("data: expected a mapping")  # noqa: TRY004 - pydantic wants ValueError
+    for key in ("train", "valid", "test", "energy_key", "forces_key"):
+        if key in data:
+            raise ValueError(f"data.{key}: set by potlab learn (the iteration's data), "
+                             "leave it out")
+    try:
+        parse_config({**v, "data": {**data, "train": "<iteration data>"}}, source="train")
+    except ConfigError as err:
+        raise ValueError(str(err).removeprefix("train: ")) from None
+    return v
+
+
 class LearnConfig(StrictModel):
     name: str = "learn"
     structure: StructureSpec
@@ -221,6 +291,7 @@ class LearnConfig(StrictModel):
     select: SelectSpec = Field(default_factory=SelectSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
     convergence: ConvergenceSpec = Field(default_factory=ConvergenceSpec)
+    assess: AssessSpec = Field(default_factory=AssessSpec)
     seed: int = 0
     #: where relative paths point (the YAML's folder); set by :func:`load_learn_config`
     base_dir: str = "."
@@ -228,24 +299,9 @@ class LearnConfig(StrictModel):
     @field_validator("train")
     @classmethod
     def _train(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from potlab.train.config import ConfigError, parse_config
-
-        if "out" in v:
-            raise ValueError("unknown key 'out' (each iteration's committee goes in its folder)")
-        data = v.get("data") or {}
-        if not isinstance(data, dict):
-            raise ValueError("data: expected a mapping")  # noqa: TRY004 - pydantic wants ValueError
-        for key in ("train", "valid", "test", "energy_key", "forces_key"):
-            if key in data:
-                raise ValueError(f"data.{key}: set by potlab learn (the iteration's data), "
-                                 "leave it out")
         if not isinstance(v.get("committee"), (dict, int)):
             raise ValueError("committee: required (a committee gives the uncertainty)")  # noqa: TRY004
-        try:
-            parse_config({**v, "data": {**data, "train": "<iteration data>"}}, source="train")
-        except ConfigError as err:
-            raise ValueError(str(err).removeprefix("train: ")) from None
-        return v
+        return check_train_section(v)
 
     @model_validator(mode="after")
     def _steered(self) -> LearnConfig:
@@ -257,6 +313,9 @@ class LearnConfig(StrictModel):
             raise ValueError(str(err)) from None
         if self.explore.kind == "steered" and p.steered is None:
             raise ValueError("explore.protocol: a steered explorer needs a 'steered' section")
+        if (self.assess.molecules or self.assess.members) and self.explore.kind != "steered":
+            raise ValueError("assess: members and molecules compare barriers; they need a "
+                             "steered explorer")
         return self
 
     def protocol(self):

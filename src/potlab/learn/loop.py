@@ -42,6 +42,7 @@ import ase.io
 import numpy as np
 
 from potlab.atomic import write_text_atomic
+from potlab.learn.assess import Assessor, check_unchanged
 from potlab.learn.augment import UniformNoise
 from potlab.learn.config import LearnConfig
 from potlab.learn.convergence import Convergence
@@ -63,6 +64,14 @@ from potlab.learn.selectors import (
     Pool,
     SimilarityScreen,
     select_frames,
+)
+from potlab.learn.setup import (
+    bare,
+    make_structure,
+    reference_md_frames,
+    reference_run,
+    relax,
+    write_structure,
 )
 from potlab.learn.uncertainty import committee_scores
 
@@ -112,14 +121,17 @@ class LearningLoop:
         now = self.cfg.model_dump(mode="json", exclude={"base_dir"})
         if path.exists():
             old = json.loads(path.read_text())
-            if old != now:
+            # assessments do not change what the loop does: they may be added to a run
+            loop_old, loop_now = ({k: v for k, v in c.items() if k != "assess"} for c in (old, now))
+            if loop_old != loop_now:
                 from potlab.md.protocol import differing_keys
 
-                keys = ", ".join(differing_keys(old, now)) or "?"
+                keys = ", ".join(differing_keys(loop_old, loop_now)) or "?"
                 raise LearnConfigError(f"{self.out}: this run was started with another config "
                                        f"({keys} differ): use another --out")
-        else:
-            write_text_atomic(json.dumps(now, indent=1), path)
+            if old == now:
+                return
+        write_text_atomic(json.dumps(now, indent=1), path)
 
     # ---- running steps -------------------------------------------------------------------
     def _step(self, iteration: int, step: str, fn: Callable[..., dict[str, Any]],
@@ -140,13 +152,15 @@ class LearningLoop:
         stop: str | None = None
         i = 0
         while True:
+            self._step(i, "train", self._train, i)
+            self._step(i, "explore", self._explore, i)
+            meas = self._step(i, "measure", self._measure, i, ref)
+            if self.cfg.assess.members:  # also for iterations finished before it was asked for
+                self._step(i, "members", self._members, i, ref)
             fin = self.record.get(i, "finished")
             if fin is not None:
                 stop = fin["reason"]
                 break
-            self._step(i, "train", self._train, i)
-            self._step(i, "explore", self._explore, i)
-            meas = self._step(i, "measure", self._measure, i, ref)
             if meas["stop"] is None:
                 sc = self._step(i, "score", self._score, i)
                 stop = sc["stop"]
@@ -158,6 +172,7 @@ class LearningLoop:
             for step in ("select", "augment", "label", "merge"):
                 self._step(i, step, getattr(self, f"_{step}"), i)
             i += 1
+        self._assess(i, ref)
         self._write_report()
         return LearnResult(self.out, i + 1, stop, self.record)
 
@@ -167,32 +182,13 @@ class LearningLoop:
         return self.method.calculator(atoms)
 
     def _structure(self) -> dict[str, Any]:
-        s = self.cfg.structure
-        if s.file is not None:
-            atoms = ase.io.read(self.cfg.path(s.file))
-        else:
-            from potlab.reference.generate.liquid import conformer
-
-            atoms = conformer(s.smiles, seed=s.seed)
-        atoms.calc = None
-        r = self.cfg.relax
-        if r.steps > 0:
-            from potlab.md.protocol import parse_protocol
-            from potlab.md.runner import run_md
-
-            p = parse_protocol({"ensemble": "nvt", "thermostat": "langevin", "steps": r.steps,
-                                "timestep_fs": r.timestep_fs, "temperatures_K": [r.temperature_K],
-                                "interval": r.steps, "seed": r.seed, "formats": ["extxyz"],
-                                "monitors": {"enabled": False}}, source="relax")
-            run_md(atoms, self._reference_calculator(atoms), p, self.out / "setup" / "relax")
-            last = ase.io.read(self.out / "setup" / "relax" / "trajectory.extxyz", -1)
-            atoms.positions = last.positions
-        from potlab.atomic import atomic_path
-
-        with atomic_path(self.out / "setup" / "start.extxyz", suffix=".extxyz") as tmp:
-            ase.io.write(tmp, atoms, format="extxyz")
+        atoms = make_structure(self.cfg.structure, self.cfg.path)
+        if self.cfg.relax.steps > 0:
+            relax(atoms, self._reference_calculator(atoms), self.cfg.relax,
+                  self.out / "setup" / "relax")
+        write_structure(atoms, self.out / "setup" / "start.extxyz")
         return {"n_atoms": len(atoms), "formula": atoms.get_chemical_formula(),
-                "relax_steps": r.steps}
+                "relax_steps": self.cfg.relax.steps}
 
     def start_structure(self):
         return ase.io.read(self.out / "setup" / "start.extxyz")
@@ -202,22 +198,14 @@ class LearningLoop:
         from potlab.data.writers import write_extxyz
 
         d = self.cfg.initial_data
-        dest = iter_dir(self.out, 0) / "data.extxyz"
         if d.file is not None:
             frames = read_frames(self.cfg.path(d.file))
         else:
-            from potlab.reference.generate.md_sampling import MDSamplingParams, md_sampling
-
-            m = d.md
-            self.method.check()
-            params = MDSamplingParams(temperatures=[m.temperature_K], start_K=m.start_K,
-                                      ramp_fs=m.ramp_fs, steps=m.steps, timestep=m.timestep_fs,
-                                      every=m.every, seed=m.seed)
-            frames = md_sampling(self.start_structure(), self.method, params,
-                                 self.out / "setup" / "initial_md", workers=1)
+            frames = reference_md_frames(self.start_structure(), self.method, d.md,
+                                         self.out / "setup" / "initial_md")
         for f in frames:
             f.info["al_iteration"] = -1
-        write_extxyz(dest, frames)
+        write_extxyz(iter_dir(self.out, 0) / "data.extxyz", frames)
         return {"n_frames": len(frames), "source": d.file or "reference md"}
 
     def _reference_run(self) -> dict[str, Any]:
@@ -226,16 +214,10 @@ class LearningLoop:
             return {"value_eV": rr.value_eV, "test_frames": 0}
         if not rr.enabled:
             return {"value_eV": None, "test_frames": 0}
-        from potlab.data.writers import write_extxyz
-
         start = self.start_structure()
-        run_dir = self.out / "setup" / "reference_run"
-        exp = self._explorer(None).run(start, self._reference_calculator(start), run_dir)
-        frames = exp.frames[:: rr.label_every]
-        res = self.labeller([_bare(f) for f in frames])
-        write_extxyz(self.out / "setup" / "reference_frames.extxyz", res.labelled)
-        return {"value_eV": exp.tracked_eV, "test_frames": len(res.labelled),
-                "failed": len(res.failures), "stopped": exp.stopped}
+        return reference_run(self._explorer(None), start, self._reference_calculator(start),
+                             self.out / "setup" / "reference_run", self.labeller,
+                             rr.label_every, self.out / "setup" / "reference_frames.extxyz")
 
     # ---- iteration steps -----------------------------------------------------------------
     def _explorer(self, committee_path: str | None):
@@ -388,7 +370,7 @@ class LearningLoop:
         d = iter_dir(self.out, i)
         selected = json.loads((d / "selected.json").read_text())["selected"]
         exp = self._exploration(i)
-        frames = [_bare(exp.frames[k]) for k in selected]
+        frames = [bare(exp.frames[k]) for k in selected]
         for k, f in zip(selected, frames):
             f.info["explore_frame"] = int(k)
             f.info["explore_step"] = int(exp.steps[k])
@@ -406,7 +388,7 @@ class LearningLoop:
         d = iter_dir(self.out, i)
         path = d / "candidates.extxyz"
         cands = list(ase.io.read(path, ":")) if path.stat().st_size else []
-        res = self.labeller([_bare(c, keep_info=True) for c in cands])
+        res = self.labeller([bare(c, keep_info=True) for c in cands])
         write_extxyz(d / "labelled.extxyz", res.labelled)
         write_text_atomic(json.dumps(res.failures, indent=1), d / "failures.json")
         return {"candidates": len(cands), "labelled": len(res.labelled),
@@ -422,23 +404,43 @@ class LearningLoop:
         n = merge_data(d / "data.extxyz", new, iter_dir(self.out, i + 1) / "data.extxyz")
         return {"added": len(new), "total": n}
 
+    # ---- assessments (potlab.learn.assess) -----------------------------------------------
+    def _assessor(self) -> Assessor:
+        import potlab
+
+        device = self.cfg.protocol().device or "cpu"
+        return Assessor(self.cfg, self.out, lambda p: potlab.load(p, device=device),
+                        self._reference_calculator, self.labeller)
+
+    def _members(self, i: int, ref: dict[str, Any]) -> dict[str, Any]:
+        return self._assessor().members(self.record.get(i, "train"), self.record.get(i, "explore"),
+                                        self.start_structure(), iter_dir(self.out, i),
+                                        ref.get("value_eV"))
+
+    def _assess(self, last: int, ref: dict[str, Any]) -> None:
+        """After the loop: the transfer test on every molecule, every other architecture on
+        the final data (each once; a changed setting under a recorded name is an error)."""
+        a = self.cfg.assess
+        best = Path(self.record.get(last, "train")["best_dir"]) / "model.pt"
+        data = iter_dir(self.out, last) / "data.extxyz"
+        for kind, items, step in (("molecules", a.molecules, "molecule"),
+                                  ("architectures", a.architectures, "architecture")):
+            for item in items:
+                done = self.record.get(last, f"{step}:{item.name}")
+                if done is not None:
+                    check_unchanged(done, item, kind)
+                    continue
+                if step == "molecule":
+                    self._step(last, f"{step}:{item.name}", self._assessor().molecule, item, best)
+                else:
+                    self._step(last, f"{step}:{item.name}", self._assessor().architecture, item,
+                               data, self.start_structure(), ref.get("value_eV"))
+
     # ---- report --------------------------------------------------------------------------
     def _write_report(self) -> None:
         from potlab.learn.report import write_report
 
         write_report(self.out)
-
-
-def _bare(frame, keep_info: bool = False):
-    """Numbers, positions, cell and pbc of a frame (no calculator, no labels)."""
-    from ase import Atoms
-
-    out = Atoms(frame.numbers, frame.positions, cell=frame.cell, pbc=frame.pbc)
-    if keep_info:
-        out.info.update({k: v for k, v in frame.info.items()
-                         if k in ("config_type", "al_iteration", "explore_frame", "explore_step",
-                                  "charge", "spin")})
-    return out
 
 
 def _num(x: float) -> float | None:

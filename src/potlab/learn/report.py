@@ -23,14 +23,18 @@ def write_report(run_dir: str | Path) -> Path:
     lines = [f"# potlab learn: {run_dir.name}", "",
              (f"Reference value of the tracked quantity: {_f(ref.get('value_eV'), '.4f')} eV "
               f"({ref.get('test_frames', 0)} labelled reference frames as the test set)."), "",
-             ("| iter | labels (data) | added | tracked (eV) | error (kcal/mol) | E MAE test "
+             ("| iter | labels (data) | added | tracked (eV) | error (kcal/mol) | members' "
+              "errors (kcal/mol) | members' spread (kcal/mol) | E MAE test "
               "(meV/atom) | F MAE test (meV/A) | mu | sigma | threshold | scored | selected | "
               "augmented | failed |"),
-             "|" + "---|" * 14]
+             "|" + "---|" * 16]
     for r in st["iterations"]:
+        members = r["members_error_kcal_mol"]
         lines.append(
             f"| {r['iteration']} | {_f(r['data_frames'], 'd')} | {_f(r['added'], 'd')} | "
             f"{_f(r['tracked_eV'], '.4f')} | {_f(r['error_kcal_mol'], '+.2f')} | "
+            f"{' / '.join(_f(e, '+.2f') for e in members) if members else '-'} | "
+            f"{_f(r['members_spread_kcal_mol'], '.2f')} | "
             f"{_f(r['test_energy_mae_mev_per_atom'], '.2f')} | "
             f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} | {_f(r['mu'], '.3g')} | "
             f"{_f(r['sigma'], '.3g')} | {_f(r['threshold'], '.3g')} | "
@@ -40,6 +44,31 @@ def write_report(run_dir: str | Path) -> Path:
     png = _work_plot(run_dir, [r["iteration"] for r in st["iterations"]])
     if png is not None:
         lines += [f"![work curves]({png.name})", ""]
+    png = _error_plot(run_dir, st["iterations"])
+    if png is not None:
+        lines += [f"![barrier errors]({png.name})", ""]
+    if st["molecules"]:
+        lines += ["## Transfer: the final best member on other molecules", "",
+                  ("| molecule | atoms | barrier (eV) | reference (eV) | error (kcal/mol) | "
+                  "F MAE (meV/A) on its reference frames |"), "|" + "---|" * 6]
+        lines += [f"| {r['name']} ({r['formula']}) | {r['n_atoms']} | {_f(r['tracked_eV'], '.4f')} | "
+                  f"{_f(r['reference_eV'], '.4f')} | {_f(r['error_kcal_mol'], '+.2f')} | "
+                  f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} |" for r in st["molecules"]]
+        lines.append("")
+    if st["architectures"]:
+        last = next((r for r in reversed(st["iterations"]) if r["tracked_eV"] is not None), {})
+        lines += ["## Data transfer: other architectures on the loop's final data", "",
+                  ("| model | epochs | barrier (eV) | error (kcal/mol) | E MAE test (meV/atom) | "
+                  "F MAE test (meV/A) |"), "|" + "---|" * 6]
+        if last:
+            lines.append(f"| committee's best member (iteration {last['iteration']}) | - | "
+                         f"{_f(last['tracked_eV'], '.4f')} | {_f(last['error_kcal_mol'], '+.2f')} | "
+                         f"{_f(last['test_energy_mae_mev_per_atom'], '.2f')} | "
+                         f"{_f(last['test_forces_mae_mev_per_a'], '.1f')} |")
+        lines += [f"| {r['name']} ({r['model']}) | {r['epochs']} | {_f(r['tracked_eV'], '.4f')} | "
+                  f"{_f(r['error_kcal_mol'], '+.2f')} | {_f(r['test_energy_mae_mev_per_atom'], '.2f')} | "
+                  f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} |" for r in st["architectures"]]
+        lines.append("")
     return write_text_atomic("\n".join(lines), run_dir / "report.md")
 
 
@@ -75,6 +104,36 @@ def _work_plot(run_dir: Path, iterations: list[int]) -> Path | None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     path = run_dir / "work_curves.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _error_plot(run_dir: Path, rows: list[dict]) -> Path | None:
+    """The best member's barrier error per iteration, every member's beside it, and the
+    +-1 kcal/mol band."""
+    pts = [(r["iteration"], r["error_kcal_mol"], r["members_error_kcal_mol"] or [])
+           for r in rows if r["error_kcal_mol"] is not None]
+    if not pts:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.axhspan(-1, 1, color="0.9", label="+-1 kcal/mol")
+    ax.axhline(0, color="k", lw=0.5)
+    for i, _, members in pts:
+        ys = [m for m in members if m is not None]
+        ax.plot([i] * len(ys), ys, "o", color="C1", ms=4, alpha=0.7)
+    ax.plot([], [], "o", color="C1", ms=4, label="members")
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color="C0", label="best member")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("barrier error (kcal/mol)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = run_dir / "barrier_errors.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

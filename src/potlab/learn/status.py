@@ -22,8 +22,8 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
     total = rec.get(-1, "initial_data")
     n_total = total["n_frames"] if total else None
     for i in rec.iterations():
-        tr, ms, sc, se, au, la, me = (rec.get(i, s) or {} for s in (
-            "train", "measure", "score", "select", "augment", "label", "merge"))
+        tr, ms, mb, sc, se, au, la, me = (rec.get(i, s) or {} for s in (
+            "train", "measure", "members", "score", "select", "augment", "label", "merge"))
         rows.append({
             "iteration": i,
             "data_frames": n_total,
@@ -32,6 +32,8 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
             "error_kcal_mol": ms.get("error_kcal_mol"),
             "test_energy_mae_mev_per_atom": ms.get("test_energy_mae_mev_per_atom"),
             "test_forces_mae_mev_per_a": ms.get("test_forces_mae_mev_per_a"),
+            "members_error_kcal_mol": mb.get("error_kcal_mol"),
+            "members_spread_kcal_mol": mb.get("spread_kcal_mol"),
             "frames_scored": sc.get("frames_scored"), "threshold": se.get("threshold"),
             "mu": se.get("mu"), "sigma": se.get("sigma"), "selected": se.get("n_selected"),
             "augmented": au.get("augmented"), "labelled": la.get("labelled"),
@@ -42,9 +44,12 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
             n_total = me["total"]
     fin = next((e.result["reason"] for e in rec.entries if e.step == "finished"), None)
     nxt = rec.next_step()
+    assess = {kind: [dict(e.result) for e in rec.entries if e.step.startswith(f"{kind}:")]
+              for kind in ("molecule", "architecture")}
     return {"dir": str(run_dir), "setup": {s: rec.get(-1, s) for s in
                                            ("structure", "initial_data", "reference_run")},
             "iterations": rows, "finished": fin,
+            "molecules": assess["molecule"], "architectures": assess["architecture"],
             "next": None if nxt is None else {"iteration": nxt[0], "step": nxt[1]}}
 
 
@@ -68,6 +73,14 @@ def status_table(status: dict[str, Any]) -> str:
                      f"{_fmt(r['augmented'], 'd'):>6}{_fmt(r['failed'], 'd'):>7}"
                      f"{_fmt(r['tracked_eV'], '.4f'):>12}{_fmt(r['error_kcal_mol'], '+.2f'):>14}"
                      f"{_fmt(r['test_forces_mae_mev_per_a'], '.1f'):>11}")
+    for r in status["molecules"]:
+        lines.append(f"transfer {r['name']} ({r['formula']}): barrier {_fmt(r['tracked_eV'], '.4f')}"
+                     f" eV vs reference {_fmt(r['reference_eV'], '.4f')} eV, error "
+                     f"{_fmt(r['error_kcal_mol'], '+.2f')} kcal/mol")
+    for r in status["architectures"]:
+        lines.append(f"architecture {r['name']} on the final data: barrier "
+                     f"{_fmt(r['tracked_eV'], '.4f')} eV, error {_fmt(r['error_kcal_mol'], '+.2f')}"
+                     f" kcal/mol, F MAE test {_fmt(r['test_forces_mae_mev_per_a'], '.1f')} meV/A")
     if status["finished"]:
         lines.append(f"finished: {status['finished']}")
     elif status["next"]:
