@@ -121,8 +121,7 @@ class LearningLoop:
         now = self.cfg.model_dump(mode="json", exclude={"base_dir"})
         if path.exists():
             old = json.loads(path.read_text())
-            # assessments do not change what the loop does: they may be added to a run
-            loop_old, loop_now = ({k: v for k, v in c.items() if k != "assess"} for c in (old, now))
+            loop_old, loop_now = loop_settings(old), loop_settings(now)
             if loop_old != loop_now:
                 from potlab.md.protocol import differing_keys
 
@@ -441,6 +440,19 @@ class LearningLoop:
         from potlab.learn.report import write_report
 
         write_report(self.out)
+
+
+def loop_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """What a resumed run must share with the run it resumes: the config without the
+    assessments (they do not change what the loop does) and without the worker counts
+    (where the work runs, not what it computes)."""
+    out = json.loads(json.dumps(config))
+    out.pop("assess", None)
+    out.get("reference", {}).pop("workers", None)
+    com = out.get("train", {}).get("committee")
+    if isinstance(com, dict):
+        com.pop("workers", None)
+    return out
 
 
 def _num(x: float) -> float | None:

@@ -64,7 +64,7 @@ def status_table(status: dict[str, Any]) -> str:
               f"{_fmt(ref.get('value_eV'), '.4f')} eV, {ref.get('test_frames', 0)} test frames")]
     head = (f"{'iter':>4}{'data':>7}{'added':>7}{'total':>7}{'thresh':>10}{'scored':>8}"
             f"{'select':>7}{'augm':>6}{'failed':>7}{'tracked eV':>12}{'err kcal/mol':>14}"
-            f"{'F MAE test':>11}")
+            f"{'F MAE test':>11}{'spread kcal':>12}")
     lines.append(head)
     for r in status["iterations"]:
         lines.append(f"{r['iteration']:>4}{_fmt(r['data_frames'], 'd'):>7}{_fmt(r['added'], 'd'):>7}"
@@ -72,7 +72,8 @@ def status_table(status: dict[str, Any]) -> str:
                      f"{_fmt(r['frames_scored'], 'd'):>8}{_fmt(r['selected'], 'd'):>7}"
                      f"{_fmt(r['augmented'], 'd'):>6}{_fmt(r['failed'], 'd'):>7}"
                      f"{_fmt(r['tracked_eV'], '.4f'):>12}{_fmt(r['error_kcal_mol'], '+.2f'):>14}"
-                     f"{_fmt(r['test_forces_mae_mev_per_a'], '.1f'):>11}")
+                     f"{_fmt(r['test_forces_mae_mev_per_a'], '.1f'):>11}"
+                     f"{_fmt(r['members_spread_kcal_mol'], '.2f'):>12}")
     for r in status["molecules"]:
         lines.append(f"transfer {r['name']} ({r['formula']}): barrier {_fmt(r['tracked_eV'], '.4f')}"
                      f" eV vs reference {_fmt(r['reference_eV'], '.4f')} eV, error "
