@@ -30,7 +30,6 @@ an uninterrupted run.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Callable
@@ -42,9 +41,9 @@ import ase.io
 import numpy as np
 
 from potlab.atomic import write_text_atomic
-from potlab.learn.assess import Assessor, check_unchanged
+from potlab.learn.assess import Assessor, check_unchanged, frame_errors
 from potlab.learn.augment import UniformNoise
-from potlab.learn.config import LearnConfig
+from potlab.learn.config import LearnConfig, check_run_config
 from potlab.learn.convergence import Convergence
 from potlab.learn.explorers import (
     Exploration,
@@ -57,11 +56,11 @@ from potlab.learn.explorers import (
 from potlab.learn.labelling import LabelStep
 from potlab.learn.merge import data_hashes, merge_data
 from potlab.learn.record import Record
+from potlab.learn.scores import read_pool, score_rows, write_scores
 from potlab.learn.selectors import (
     KCAL_MOL_IN_EV,
     AbsoluteThreshold,
     CalibratedThreshold,
-    Pool,
     SimilarityScreen,
     select_frames,
 )
@@ -76,10 +75,6 @@ from potlab.learn.setup import (
 from potlab.learn.uncertainty import committee_scores
 
 log = logging.getLogger(__name__)
-
-SCORE_COLUMNS = ("frame", "run", "step", "cv_A", "energy_mean_eV", "energy_std_eV",
-                 "max_forces_var_eV2_A2", "mean_forces_var_eV2_A2", "broken", "fused", "hash")
-
 
 @dataclass
 class LearnResult:
@@ -104,7 +99,7 @@ class LearningLoop:
         self.scheduler = scheduler
         self.on_step = on_step
         self.out.mkdir(parents=True, exist_ok=True)
-        self._check_config()
+        check_run_config(self.cfg, self.out)
         self.record = Record(self.out)
         self.labeller = LabelStep(cfg.reference.method, cfg.reference.settings,
                                   str(self.out / "labels.db"), scheduler, cfg.reference.workers)
@@ -112,25 +107,6 @@ class LearningLoop:
         c = cfg.convergence
         self.convergence = Convergence(c.tolerance_kcal_mol, c.consecutive, c.max_iterations,
                                        c.label_budget, c.uncertainty_below)
-
-    def _check_config(self) -> None:
-        """The run directory keeps the config it was started with; another one is refused."""
-        from potlab.learn.config import LearnConfigError
-
-        path = self.out / "config.json"
-        now = self.cfg.model_dump(mode="json", exclude={"base_dir"})
-        if path.exists():
-            old = json.loads(path.read_text())
-            loop_old, loop_now = loop_settings(old), loop_settings(now)
-            if loop_old != loop_now:
-                from potlab.md.protocol import differing_keys
-
-                keys = ", ".join(differing_keys(loop_old, loop_now)) or "?"
-                raise LearnConfigError(f"{self.out}: this run was started with another config "
-                                       f"({keys} differ): use another --out")
-            if old == now:
-                return
-        write_text_atomic(json.dumps(now, indent=1), path)
 
     # ---- running steps -------------------------------------------------------------------
     def _step(self, iteration: int, step: str, fn: Callable[..., dict[str, Any]],
@@ -273,20 +249,13 @@ class LearningLoop:
                    if self.record.get(k, "label") is not None)
 
     def _measure(self, i: int, ref: dict[str, Any]) -> dict[str, Any]:
-        from potlab.analysis.errors import evaluate
-        from potlab.data import read_frames
-
         ex = self.record.get(i, "explore")
         value, ref_value = ex["tracked_eV"], ref.get("value_eV")
         error = None if value is None or ref_value is None else float(value - ref_value)
         out: dict[str, Any] = {"tracked_eV": value, "reference_eV": ref_value, "error_eV": error,
                                "error_kcal_mol": None if error is None else error / KCAL_MOL_IN_EV}
-        test = self.out / "setup" / "reference_frames.extxyz"
-        if test.exists() and ref.get("test_frames"):
-            metrics, _ = evaluate(self._best(i), read_frames(test))
-            o = metrics["overall"]
-            out["test_energy_mae_mev_per_atom"] = o["energy_mae_mev_per_atom"]
-            out["test_forces_mae_mev_per_a"] = o.get("forces_mae_mev_per_a")
+        if ref.get("test_frames"):
+            out |= frame_errors(self._best(i), self.out / "setup" / "reference_frames.extxyz")
         out["stop"] = self.convergence.after_measure(self._errors() + [error], i,
                                                      self._labels_added())
         return out
@@ -303,39 +272,15 @@ class LearningLoop:
         aug = self.cfg.augment
         fused = fused_frames(exp.frames, self.cfg.select.min_distance_fraction,
                              labellable_distance(aug.amplitude_A, aug.copies))
-        cv = exp.cv if exp.cv is not None else np.full(len(exp.frames), np.nan)
-        run = exp.run_index if exp.run_index is not None else np.zeros(len(exp.frames), dtype=int)
-        rows = []
-        for k, f in enumerate(exp.frames):
-            c, sp = self.method.charge_spin(f)
-            from potlab.reference.hashing import structure_hash
+        from potlab.reference.hashing import structure_hash
 
-            rows.append({"frame": k, "run": int(run[k]), "step": int(exp.steps[k]),
-                         "cv_A": float(cv[k]), "energy_mean_eV": float(s.energy_mean[k]),
-                         "energy_std_eV": float(s.energy_std[k]),
-                         "max_forces_var_eV2_A2": float(s.max_forces_var[k]),
-                         "mean_forces_var_eV2_A2": float(s.mean_forces_var[k]),
-                         "broken": int(broken[k]), "fused": int(fused[k]),
-                         "hash": structure_hash(f, c, sp)})
-        _write_csv(d / "scores.csv", rows, SCORE_COLUMNS)
+        hashes = [structure_hash(f, *self.method.charge_spin(f)) for f in exp.frames]
+        rows = score_rows(exp, s, broken, fused, hashes)
+        write_scores(d / "scores.csv", rows)
         unc = s.measure(self.cfg.score.measure)
         return {"frames_scored": len(rows), "measure": self.cfg.score.measure,
                 "max_uncertainty": float(unc.max()) if len(unc) else 0.0,
                 "stop": self.convergence.after_score(float(unc.max()) if len(unc) else 0.0)}
-
-    def _pool(self, i: int) -> Pool:
-        rows = _read_csv(iter_dir(self.out, i) / "scores.csv")
-        col = {"energy_std": "energy_std_eV", "max_forces_var": "max_forces_var_eV2_A2",
-               "mean_forces_var": "mean_forces_var_eV2_A2"}[self.cfg.score.measure]
-        cv = np.array([float(r["cv_A"]) for r in rows])
-        return Pool(uncertainty=np.array([float(r[col]) for r in rows]),
-                    step=np.array([int(r["step"]) for r in rows]),
-                    cv=None if np.isnan(cv).all() else cv,
-                    energy=np.array([float(r["energy_mean_eV"]) for r in rows]),
-                    broken=np.array([bool(int(r["broken"])) for r in rows]),
-                    fused=np.array([bool(int(r.get("fused") or 0)) for r in rows]),
-                    hashes=[r["hash"] for r in rows],
-                    run=np.array([int(r["run"]) for r in rows]))
 
     def _select(self, i: int) -> dict[str, Any]:
         from potlab.data import read_frames
@@ -352,7 +297,7 @@ class LearningLoop:
         if left is not None:
             labels = min(labels, left)
         max_frames = labels // (1 + self.cfg.augment.copies)
-        pool = self._pool(i)
+        pool = read_pool(iter_dir(self.out, i) / "scores.csv", self.cfg.score.measure)
         known = data_hashes(read_frames(iter_dir(self.out, i) / "data.extxyz"),
                             self.method.charge_spin)
         idx, cal, counts = select_frames(pool, threshold, known, screen, max_frames,
@@ -442,35 +387,8 @@ class LearningLoop:
         write_report(self.out)
 
 
-def loop_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """What a resumed run must share with the run it resumes: the config without the
-    assessments (they do not change what the loop does) and without the worker counts
-    (where the work runs, not what it computes)."""
-    out = json.loads(json.dumps(config))
-    out.pop("assess", None)
-    out.get("reference", {}).pop("workers", None)
-    com = out.get("train", {}).get("committee")
-    if isinstance(com, dict):
-        com.pop("workers", None)
-    return out
-
-
 def _num(x: float) -> float | None:
     return None if np.isnan(x) else float(x)
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]], columns) -> None:
-    from potlab.atomic import atomic_open
-
-    with atomic_open(path, "w") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(columns))
-        w.writeheader()
-        w.writerows(rows)
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
 
 
 def run_learning(cfg: LearnConfig, out: str | Path, scheduler: str | None = None,
