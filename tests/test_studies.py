@@ -236,12 +236,16 @@ def test_moved_input_files_keep_the_hashes(tmp_path):
     assert {k for k in before if before[k] != after[k]} == {"report"}  # it prints the path
 
 
-def test_data_temperature_without_a_reference_run_is_named(tmp_path):
-    from potlab.studies.plan import build_plan
+def test_data_temperature_without_a_reference_run_is_named(tmp_path, capsys):
+    from potlab.cli import main
 
     raw = tiny_study(**{"data.temperatures_K": [700.0]})
-    with pytest.raises(ValueError, match="data.temperatures_K: Li3PS4"):
-        build_plan(parse_study(raw, "tiny.yaml"), tmp_path)
+    with pytest.raises(ValueError, match=r"^tiny\.yaml: data\.temperatures_K: Li3PS4"):
+        parse_study(raw, "tiny.yaml")
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["study", "run", str(tmp_path / "t.yaml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "t.yaml: data.temperatures_K: Li3PS4" in err[0]
 
 
 def test_kill_mid_stage_then_rerun_gives_the_same_numbers(done, tmp_path):

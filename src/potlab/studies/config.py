@@ -296,6 +296,11 @@ def parse_study(raw: dict[str, Any], source: str = "<study>", base: Path | None 
                 if not Path(f).exists():
                     raise StudyError(f"{source}: reference.trajectories.{name}[{i}].files: "
                                      f"no such file {f}")
+    temps = study.data.temperatures_K
+    for name in study.materials if temps is not None else ():
+        if not any(float(t) in temps for t, _ in study.reference_runs(name)):
+            raise StudyError(f"{source}: data.temperatures_K: {name} has no reference run at "
+                             f"{temps} K")
     return study
 
 

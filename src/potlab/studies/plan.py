@@ -140,11 +140,6 @@ def build_plan(study: Study, out: Path) -> list[Job]:
         is_train = mat_name in d.train_materials
         data_runs = [k for k, (temp, _) in zip(ref_keys[mat_name], study.reference_runs(mat_name))
                      if d.temperatures_K is None or float(temp) in d.temperatures_K]
-        if not data_runs:
-            from potlab.studies.config import StudyError
-
-            raise StudyError(f"{getattr(study, 'source', None) or 'study'}: data.temperatures_K: {mat_name} has no "
-                             f"reference run at {d.temperatures_K} K")
         payload = {"material": mat_name, "runs": data_runs, "every": d.every,
                    "n_train": d.n_train if is_train else 0, "n_valid": d.n_valid if is_train else 0,
                    "n_test": d.n_test, "seed": d.seed, "skip_first": True}
