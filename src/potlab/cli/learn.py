@@ -36,9 +36,14 @@ def _print_step(iteration: int, step: str, result: dict) -> None:
             "select": ("threshold", "mu", "sigma", "n_selected"),
             "augment": ("selected", "augmented"),
             "label": ("labelled", "failed", "computed", "cached"),
-            "merge": ("added", "total"), "finished": ("reason",)}.get(step, ())
+            "merge": ("added", "total"), "finished": ("reason",),
+            "members": ("error_kcal_mol", "spread_kcal_mol")}.get(step.split(":")[0], ())
+    if ":" in step:  # molecule:<name>, architecture:<name>
+        keys = ("tracked_eV", "reference_eV", "error_kcal_mol", "test_forces_mae_mev_per_a")
 
     def fmt(v):
+        if isinstance(v, list):
+            return "/".join(fmt(x) for x in v)
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     parts = " ".join(f"{k}={fmt(result.get(k))}" for k in keys if result.get(k) is not None)

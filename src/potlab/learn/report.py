@@ -99,14 +99,7 @@ def _work_plot(run_dir: Path, iterations: list[int]) -> Path | None:
         log = read_steered_log(ref)
         if log:
             ax.plot(log["anchor_A"], log["work_eV"], color="k", lw=2, ls="--", label="reference")
-    ax.set_xlabel("spring rest length (A)")
-    ax.set_ylabel("work (eV)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = run_dir / "work_curves.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, "spring rest length (A)", "work (eV)", run_dir / "work_curves.png")
 
 
 def _error_plot(run_dir: Path, rows: list[dict]) -> Path | None:
@@ -129,11 +122,16 @@ def _error_plot(run_dir: Path, rows: list[dict]) -> Path | None:
         ax.plot([i] * len(ys), ys, "o", color="C1", ms=4, alpha=0.7)
     ax.plot([], [], "o", color="C1", ms=4, label="members")
     ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color="C0", label="best member")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("barrier error (kcal/mol)")
+    return _save(fig, ax, "iteration", "barrier error (kcal/mol)", run_dir / "barrier_errors.png")
+
+
+def _save(fig, ax, xlabel: str, ylabel: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path = run_dir / "barrier_errors.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -53,6 +53,16 @@ def available() -> dict[str, type]:
 
 
 def get_model_class(name: str) -> type:
+    if name not in _REGISTRY and name.isidentifier():
+        # a built-in architecture lives in the module of its name: import only that one (a
+        # SchNet or ANI process need not pay for importing mace and e3nn)
+        try:
+            importlib.import_module(f"potlab.models.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"potlab.models.{name}":
+                raise
+    if name in _REGISTRY:
+        return _REGISTRY[name]
     models = available()
     if name not in models:
         raise KeyError(f"model.name: unknown architecture {name!r}; available: {', '.join(models)}")
