@@ -48,11 +48,14 @@ def test_labels_are_gfn2_xtb_and_none_is_computed_twice(quick):
     frames = ase.io.read(quick / "iter_001" / "data.extxyz", ":")
     new = [f for f in frames if f.info.get("al_iteration") == 0]
     assert new
-    for f in (frames[5], new[0]):  # one frame of the initial MD, one the loop labelled
+    # a frame the loop labelled (a single point, as here) and one of the initial MD, whose
+    # SCF started from the previous step's wavefunction: the same energy, forces within
+    # the SCF's convergence (3e-5 eV/A seen)
+    for f, force_tol in ((new[0], 1e-6), (frames[5], 1e-4)):
         a = f.copy()
         a.calc = TBLite(method="GFN2-xTB", verbosity=0)
         assert a.get_potential_energy() == pytest.approx(f.info["REF_energy"], abs=1e-6)
-        np.testing.assert_allclose(a.get_forces(), f.arrays["REF_forces"], atol=1e-6)
+        np.testing.assert_allclose(a.get_forces(), f.arrays["REF_forces"], atol=force_tol)
     hashes = [rec["structure_hash"] for _, rec in LabelStore(quick / "labels.db").records()]
     assert len(hashes) == len(set(hashes))
 
