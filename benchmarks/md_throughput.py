@@ -17,7 +17,9 @@ only, and ends with the line::
 
     batched_vs_sequential ani=<r> schnet=<r> so3krates=<r> mace=<r> uq_cost=<r> skin_speedup=<r>
 
-(skin_speedup: batched engine at 50 atoms). Timings are wall-clock on whatever else the
+(skin_speedup: batched engine at 50 atoms). Beside each ratio the model-call ceiling:
+16 one-replica Potential calls over one 16-replica call, graphs prebuilt, no MD: what one
+call per step can give that model at most (a compute-bound model is near 1). Timings are wall-clock on whatever else the
 machine is doing: run it on a quiet machine (``taskset -c 1`` keeps it on one core).
 """
 
@@ -87,6 +89,29 @@ def batched_vs_sequential(name: str, cell, steps: int, work: Path, fresh: bool =
     return {"seq": n / seq(ps, "seq"), "bat": n / bat(ps, "bat"),
             "seq_fresh": n / seq(p0, "seq0") if fresh else nan,
             "bat_fresh": n / bat(p0, "bat0") if fresh else nan}
+
+
+def call_ceiling(name: str, cell, repeats: int = 3) -> float:
+    """What batching can give this model at most: the time of 16 one-replica Potential
+    calls (forces) over one call on all 16 (rattled copies of ``cell``, graphs built
+    beforehand, after a warm-up). A compute-bound model is near 1 whatever the engine."""
+    import numpy as np
+
+    pot = Potential(name, {"preset": "seed000"}, sorted(set(cell.numbers))).float().eval()
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(16):
+        a = cell.copy()
+        a.positions += rng.normal(0.0, 0.05, a.positions.shape)
+        frames.append(a)
+    one, every = [pot.graph(frames)], [pot.graph([f]) for f in frames]
+    times = []
+    for graphs in (one, every):
+        for g in graphs:
+            pot(g, forces=True)
+        times.append(timed(lambda graphs=graphs: [pot(g, forces=True) for g in graphs
+                                                  for _ in range(repeats)]))
+    return times[1] / times[0]
 
 
 def skin_speedup(cell, steps: int, work: Path) -> dict[str, float]:
@@ -169,7 +194,8 @@ def main() -> int:
             ratios[name] = r["bat"] / r["seq"]
             print(f"  {name:<10} skin 0.5 A: sequential {r['seq']:8.2f} steps/s, batched "
                   f"{r['bat']:8.2f} steps/s, ratio {ratios[name]:.2f}x   fresh lists: "
-                  f"sequential {r['seq_fresh']:8.2f}, batched {r['bat_fresh']:8.2f}", flush=True)
+                  f"sequential {r['seq_fresh']:8.2f}, batched {r['bat_fresh']:8.2f}   "
+                  f"model-call ceiling {call_ceiling(name, cell):.2f}x", flush=True)
         skin50 = skin_speedup(cell, 100 if args.quick else 400, work)["batched"]
         skin_speedup(cell.repeat((4, 4, 4)), 2 if args.quick else 10, work)  # 3,200 atoms
         cost = uq_cost(cell, 100 if args.quick else 200, work)
