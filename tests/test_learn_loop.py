@@ -349,3 +349,37 @@ def test_assessments_added_to_a_finished_run(inputs, tmp_path):
     raw["assess"]["molecules"][0]["group_b"] = [3]
     with pytest.raises(LearnConfigError, match="chain5"):
         run_learning(parse_learn_config(raw), out)
+
+
+def test_warm_start_continues_each_member_from_the_previous_iteration(inputs, uninterrupted,
+                                                                      tmp_path):
+    """Iteration 0 and so iteration 1's data and splits are those of the run from scratch
+    (``uninterrupted``, the same config without warm_start): iteration 1's members then
+    start from iteration 0's, so their first epoch's validation loss is below that of the
+    members trained from scratch on the same frames."""
+    import csv
+
+    import yaml
+
+    raw = raw_config(inputs, iterations=2)
+    raw["warm_start"] = True
+    out = tmp_path / "run"
+    run_learning(parse_learn_config(raw), out)
+    scratch, _ = uninterrupted
+    assert_same_frames(final_data(out), final_data(scratch))
+
+    def first_valid_loss(run, m):
+        path = run / "iter_001" / "committee" / f"member_{m}" / "metrics.csv"
+        with open(path) as fh:
+            return float(next(csv.DictReader(fh))["valid_loss"])
+
+    for m in range(2):
+        member = out / "iter_001" / "committee" / f"member_{m}"
+        cfg = yaml.safe_load((member / "config.yaml").read_text())
+        assert cfg["training"]["init_model"] == str(
+            out / "iter_000" / "committee" / f"member_{m}" / "model.pt")
+        # it starts where iteration 0's member ended, not from scratch
+        assert first_valid_loss(out, m) < first_valid_loss(scratch, m)
+    raw["train"]["committee"]["init_from"] = "x"
+    with pytest.raises(Exception, match="committee.init_from: set by potlab learn"):
+        parse_learn_config(raw)

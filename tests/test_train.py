@@ -460,3 +460,35 @@ def test_early_stopping_after_patience_epochs_without_improvement(tmp_path, trai
     res = tr.run()
     assert res.stop_reason == "early_stopping" and res.epochs == 3 and res.best_epoch == 0
     assert [int(r["best"]) for r in _rows(res.out)] == [1, 0, 0]
+
+
+def test_init_model_continues_from_a_trained_model(tmp_path, train_xyz, li3ps4_frames):
+    """``training.init_model``: the run starts as that model (weights, E0, shift, scale),
+    so with a zero learning rate it stays that model, and with one its first epoch starts
+    from the first run's loss, not from scratch; another architecture is refused."""
+    import potlab
+
+    def cfg(out, **training):
+        return parse_config({
+            "data": {"train": str(train_xyz), "valid_fraction": 0.25},
+            "model": {"name": "schnet", **tiny_params("schnet")},
+            "training": {"max_epochs": 6, "batch_size": 4, "lr": 1e-2, "seed": 0,
+                         "ema_decay": None, **training},
+            "out": str(tmp_path / out)})
+
+    first = train(cfg("first")).out / "model.pt"
+    train(cfg("same", init_model=str(first), lr=0.0, max_epochs=1, refit_e0=False))
+    frames = li3ps4_frames[24:28]
+    a, b = potlab.load(first), potlab.load(tmp_path / "same" / "model.pt")
+    assert a.e0 == b.e0 and float(a.shift) == float(b.shift) and float(a.scale) == float(b.scale)
+    ea, eb = (p(p.graph(frames))["energy"].detach().numpy() for p in (a, b))
+    np.testing.assert_array_equal(ea, eb)
+    train(cfg("continued", init_model=str(first), max_epochs=1))
+    fresh0 = float(_rows(tmp_path / "first")[0]["valid_loss"])
+    best = min(float(r["valid_loss"]) for r in _rows(tmp_path / "first"))
+    cont0 = float(_rows(tmp_path / "continued")[0]["valid_loss"])
+    assert cont0 < fresh0 and cont0 < 2 * best
+    bad = cfg("bad", init_model=str(first))
+    bad.model = type(bad.model)(name="painn", **tiny_params("painn"))
+    with pytest.raises(ConfigError, match="training.init_model"):
+        train(bad)

@@ -293,6 +293,10 @@ class LearnConfig(StrictModel):
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
     convergence: ConvergenceSpec = Field(default_factory=ConvergenceSpec)
     assess: AssessSpec = Field(default_factory=AssessSpec)
+    #: each iteration's member m continues from the previous iteration's member m (its
+    #: weights, E0, shift and scale; DP-GEN's ``training_init_model``) instead of starting
+    #: from scratch: a time budget per iteration then adds up over the iterations
+    warm_start: bool = False
     seed: int = 0
     #: where relative paths point (the YAML's folder); set by :func:`load_learn_config`
     base_dir: str = "."
@@ -300,8 +304,13 @@ class LearnConfig(StrictModel):
     @field_validator("train")
     @classmethod
     def _train(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(v.get("committee"), (dict, int)):
+        com = v.get("committee")
+        if not isinstance(com, (dict, int)):
             raise ValueError("committee: required (a committee gives the uncertainty)")  # noqa: TRY004
+        for key in ("inherit_from", "init_from"):
+            if isinstance(com, dict) and key in com:
+                raise ValueError(f"committee.{key}: set by potlab learn (the previous "
+                                 "iteration's committee), leave it out")
         return check_train_section(v)
 
     @model_validator(mode="after")

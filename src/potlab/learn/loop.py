@@ -212,6 +212,8 @@ class LearningLoop:
         com = {"size": com} if isinstance(com, int) else dict(com)
         if com.get("split") == "inherited" and i > 0:
             com["inherit_from"] = str(iter_dir(self.out, i - 1) / "committee")
+        if self.cfg.warm_start and i > 0:
+            com["init_from"] = str(iter_dir(self.out, i - 1) / "committee")
         raw["committee"] = com
         res = train_committee(parse_config(raw, source="train"))
         best = res.members[res.best_member]

@@ -43,6 +43,8 @@ def member_config(cfg: TrainConfig, m: int, out: Path) -> TrainConfig:
     member.committee = None
     member.training.seed = cfg.training.seed + m
     member.out = str(out / f"member_{m}")
+    if cfg.committee.init_from:
+        member.training.init_model = str(Path(cfg.committee.init_from) / f"member_{m}" / "model.pt")
     return member
 
 

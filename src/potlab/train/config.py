@@ -73,6 +73,9 @@ class TrainingConfig(_Strict):
     min_lr: float = 1e-6
     ema_decay: float | None = 0.99
     refit_e0: bool = True  # seed 004: least-squares E0 correction of the best model at the end
+    #: a potlab model file to continue from: its weights, E0, shift and scale replace the
+    #: fresh ones (same architecture and elements; DP-GEN's ``training_init_model``)
+    init_model: str | None = None
     clip_grad: float | None = 10.0
     early_stopping_patience: int | None = 50
     dtype: Literal["float32", "float64"] = "float32"
@@ -129,6 +132,9 @@ class CommitteeConfig(_Strict):
     size: int = Field(ge=2)
     split: Literal["fresh", "same", "inherited"] = "fresh"
     inherit_from: str | None = None
+    #: a committee directory: member ``m`` continues from its ``member_<m>/model.pt``
+    #: (``training.init_model`` per member; an active-learning iteration's warm start)
+    init_from: str | None = None
     workers: int = Field(1, ge=1)  # members trained at once (local processes, 1 thread each)
 
 

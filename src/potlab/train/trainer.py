@@ -121,6 +121,8 @@ class Trainer:
             self.cfg.model.name, self.cfg.model.params(), self.elements, e0=self.e0fit.energies,
             shift=self.shift, scale=self.scale, avg_num_neighbors=self.avg_num_neighbors,
         ).to(device=self.device, dtype=_DTYPES[t.dtype])
+        if t.init_model:
+            self._continue_from(t.init_model)
         init = getattr(self.potential.model, "initial_output", None)
         if init is not None:  # model init_from a mace-torch file: its E0, shift and scale
             with torch.no_grad():
@@ -142,6 +144,28 @@ class Trainer:
             min_lr=t.min_lr,
         )
         self.ema = EMA(self.potential, t.ema_decay) if t.ema_decay else None
+
+    def _continue_from(self, path: str) -> None:
+        """``training.init_model``: the potential becomes that model (weights, E0, shift,
+        scale), so training continues from it; the architecture and elements must match."""
+        import potlab
+
+        if not Path(path).exists():
+            raise ConfigError(f"training.init_model: {path}: no such model file")
+        old = potlab.load(path, device=self.device)
+        new = self.potential.spec()
+        if not isinstance(old, Potential) or old.spec()["model_name"] != new["model_name"]:
+            raise ConfigError(f"training.init_model: {path} is not a {new['model_name']} potential")
+        for key in ("elements", "model_params"):
+            if old.spec()[key] != new[key]:
+                raise ConfigError(f"training.init_model: {path}: its {key} differ from this "
+                                  f"config's ({old.spec()[key]} vs {new[key]})")
+        self.potential = old.to(device=self.device, dtype=_DTYPES[self.cfg.training.dtype])
+        self.avg_num_neighbors = old.avg_num_neighbors
+        self.shift, self.scale = float(old.shift), float(old.scale)
+        self.e0fit = pdata.e0_from_dict(old.e0)
+        if self.ranks.main:
+            write_text_atomic(json.dumps(self.e0fit.to_dict(), indent=1), self.out / "e0.json")
 
     # ---- evaluation ---------------------------------------------------------------
     def _loss_kwargs(self) -> dict[str, Any]:
