@@ -63,6 +63,20 @@ def check_unchanged(recorded: dict[str, Any], item, kind: str) -> None:
             "(or use another --out) to run it again")
 
 
+def member_run(job: tuple[str, Any, Any, str, bool]) -> float | None:
+    """One member's steered run (a module-level function, so it can run in a worker):
+    ``(model file, protocol, start atoms, run directory, one thread)`` -> its barrier."""
+    import torch
+
+    import potlab
+
+    model, protocol, start, out, one_thread = job
+    if one_thread:  # a worker beside others (never set in the calling process)
+        torch.set_num_threads(1)
+    pot = potlab.load(model, device=protocol.device or "cpu")
+    return SteeredExplorer(protocol).run(start, pot.calculator(), out).tracked_eV
+
+
 @dataclass
 class Assessor:
     """The ``assess`` steps of one run directory. ``load`` opens a model file on the
@@ -77,15 +91,18 @@ class Assessor:
     def members(self, train: dict[str, Any], explore: dict[str, Any], start, it_dir: Path,
                 reference_eV: float | None) -> dict[str, Any]:
         """The explorer's run with every member (the best member's is the iteration's own)."""
-        values = []
-        for m in [r["member"] for r in train["members"]]:
-            if m == train["best_member"]:
-                values.append(explore["tracked_eV"])
-                continue
-            pot = self.load(member_dir(train["committee"], m) / "model.pt")
-            run = SteeredExplorer(self.cfg.protocol()).run(
-                start, pot.calculator(), it_dir / "explore_members" / f"member_{m}")
-            values.append(run.tracked_eV)
+        from potlab.executor import run_jobs
+
+        members = [r["member"] for r in train["members"]]
+        others = [m for m in members if m != train["best_member"]]
+        protocol = self.cfg.protocol()
+        com = self.cfg.train["committee"]
+        workers = min(com.get("workers", 1) if isinstance(com, dict) else 1, len(others) or 1)
+        jobs = [(str(member_dir(train["committee"], m) / "model.pt"), protocol, start,
+                 str(it_dir / "explore_members" / f"member_{m}"), workers > 1) for m in others]
+        done = dict(zip(others, run_jobs(member_run, jobs, workers=workers, desc="members")))
+        values = [explore["tracked_eV"] if m == train["best_member"] else done[m]
+                  for m in members]
         known = np.array([v for v in values if v is not None], dtype=float)
         return {"tracked_eV": values,
                 "error_kcal_mol": [error_kcal_mol(v, reference_eV) for v in values],
