@@ -68,19 +68,24 @@ class Record:
     def iterations(self) -> list[int]:
         return sorted({e.iteration for e in self.entries if e.iteration >= 0})
 
-    def next_step(self) -> tuple[int, str] | None:
+    def next_step(self, members: bool = False) -> tuple[int, str] | None:
         """The first step not on record after the last recorded one (the step in flight
-        or next), or None when the record says the run finished."""
+        or next), or None when the record says the run finished. ``members``: the run
+        assesses every member after ``measure``."""
         if any(e.step == "finished" for e in self.entries):
             return None
         for s in SETUP_STEPS:
             if not self.done(-1, s):
                 return -1, s
         it = max(self.iterations(), default=0)
-        for s in ITERATION_STEPS:
+        steps = ITERATION_STEPS
+        if members:
+            k = steps.index("measure") + 1
+            steps = (*steps[:k], "members", *steps[k:])
+        for s in steps:
             if not self.done(it, s):
                 return it, s
-        return it + 1, ITERATION_STEPS[0]
+        return it + 1, steps[0]
 
 
 def read_record(path: str | os.PathLike) -> list[Entry]:

@@ -4,6 +4,7 @@ error) and the step in flight. ``potlab learn status DIR [--json]`` prints it.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
         if me:
             n_total = me["total"]
     fin = next((e.result["reason"] for e in rec.entries if e.step == "finished"), None)
-    nxt = rec.next_step()
+    cfg = run_dir / "config.json"
+    members = cfg.exists() and bool(json.loads(cfg.read_text()).get("assess", {}).get("members"))
+    nxt = rec.next_step(members=members)
     assess = {kind: [dict(e.result) for e in rec.entries if e.step.startswith(f"{kind}:")]
               for kind in ("molecule", "architecture")}
     return {"dir": str(run_dir), "setup": {s: rec.get(-1, s) for s in
