@@ -122,6 +122,9 @@ def _error_plot(run_dir: Path, rows: list[dict]) -> Path | None:
         ax.plot([i] * len(ys), ys, "o", color="C1", ms=4, alpha=0.7)
     ax.plot([], [], "o", color="C1", ms=4, label="members")
     ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color="C0", label="best member")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, ax, "iteration", "barrier error (kcal/mol)", run_dir / "barrier_errors.png")
 
 
