@@ -25,7 +25,6 @@ Sections (units: fs, K, A, eV, kcal/mol where the name says so)::
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -393,37 +392,3 @@ def config_presets(path: str | Path) -> list[str]:
     raw = read_yaml_mapping(resolve_config_path(path), LearnConfigError)
     return list((raw.get("presets") or {}).keys())
 
-
-def loop_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """What a resumed run must share with the run it resumes: the config without the
-    assessments (they do not change what the loop does) and without the worker counts
-    (where the work runs, not what it computes)."""
-    out = json.loads(json.dumps(config))
-    out.pop("assess", None)
-    out.get("reference", {}).pop("workers", None)
-    com = out.get("train", {}).get("committee")
-    if isinstance(com, dict):
-        com.pop("workers", None)
-    return out
-
-
-def check_run_config(cfg: LearnConfig, out: Path) -> None:
-    """``out/config.json`` keeps the config a run was started with: another one is refused
-    naming the keys that differ, unless only :func:`loop_settings`' exceptions changed
-    (then the file is brought up to date)."""
-    from potlab.atomic import write_text_atomic
-
-    path = out / "config.json"
-    now = cfg.model_dump(mode="json", exclude={"base_dir"})
-    if path.exists():
-        old = json.loads(path.read_text())
-        loop_old, loop_now = loop_settings(old), loop_settings(now)
-        if loop_old != loop_now:
-            from potlab.md.protocol import differing_keys
-
-            keys = ", ".join(differing_keys(loop_old, loop_now)) or "?"
-            raise LearnConfigError(f"{out}: this run was started with another config "
-                                   f"({keys} differ): use another --out")
-        if old == now:
-            return
-    write_text_atomic(json.dumps(now, indent=1), path)

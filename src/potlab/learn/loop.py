@@ -43,7 +43,7 @@ import numpy as np
 from potlab.atomic import write_text_atomic
 from potlab.learn.assess import Assessor, check_unchanged, frame_errors
 from potlab.learn.augment import UniformNoise
-from potlab.learn.config import LearnConfig, check_run_config
+from potlab.learn.config import LearnConfig
 from potlab.learn.convergence import Convergence
 from potlab.learn.explorers import (
     Exploration,
@@ -56,6 +56,7 @@ from potlab.learn.explorers import (
 from potlab.learn.labelling import LabelStep
 from potlab.learn.merge import data_hashes, merge_data
 from potlab.learn.record import Record
+from potlab.learn.resume import check_run_config
 from potlab.learn.scores import read_pool, score_rows, write_scores
 from potlab.learn.selectors import (
     KCAL_MOL_IN_EV,
