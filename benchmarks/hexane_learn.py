@@ -17,7 +17,8 @@ after a kill). Cost on this 2-core machine, estimated from the quick preset: one
 labelling; setup (relax, 2000 reference MD frames, the reference SMD and its labels) ~10 min;
 a variant of up to 15 iterations is 2-4 h, the four variants 8-16 h. Prints per variant and
 iteration the labels, the barrier of the best member against GFN2-xTB's (kcal/mol) and the
-test-set force MAE, then the total wall time.
+test-set force MAE, then the variants side by side (``comparison.md`` and ``.png`` in
+``--out``, as ``potlab learn compare`` writes them) and the total wall time.
 
 Every variant runs each member's SMD (the committee's spread of barriers); the shipped
 config's run (ani3_inherited) also runs its ``assess`` section after the loop: the final
@@ -50,6 +51,7 @@ def main() -> int:
     import yaml
 
     from potlab.learn import learn_status, parse_learn_config, run_learning
+    from potlab.learn.compare import compare_runs
     from potlab.learn.config import BUNDLED, merge
     from potlab.learn.status import status_table
 
@@ -85,6 +87,8 @@ def main() -> int:
         st = learn_status(out)
         print(f"\n== {name}: {res.stop_reason} ({(time.perf_counter() - t0) / 3600:.2f} h)")
         print(status_table(st))
+    md = compare_runs({name: Path(args.out) / name for name in args.variants}, args.out)
+    print(f"\n{md.read_text()}\ncomparison: {md}")
     print(f"\ntotal wall time {(time.perf_counter() - start) / 3600:.2f} h")
     return 0
 

@@ -312,8 +312,8 @@ def test_assessments_added_to_a_finished_run(inputs, tmp_path):
     assert steps == [(0, "members"), (0, "molecule:chain5"), (0, "architecture:schnet_b")]
     st = learn_status(out)
     it0 = st["iterations"][0]
-    members = [json.loads(line)["result"] for line in after.splitlines()
-               if json.loads(line)["step"] == "members"][0]
+    members = next(json.loads(line)["result"] for line in after.splitlines()
+                   if json.loads(line)["step"] == "members")
     best = json.loads((out / "iter_000" / "committee" / "committee.json").read_text())["best_member"]
     other = 1 - best
     # every member's barrier: the best member's is the iteration's own run, the other's the
