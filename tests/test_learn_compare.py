@@ -67,3 +67,24 @@ def test_compare_names_a_directory_without_a_record(tmp_path, capsys):
     assert main(["learn", "compare", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "empty" in err[0] and "record.jsonl" in err[0]
+
+
+def test_pull_peak_reads_the_rupture_force_from_a_steered_log(tmp_path):
+    """A pull whose spring force rises linearly to 3 eV/A at anchor 2 A and then drops
+    to -0.5 eV/A: rupture force 3, and the work (the integral of force over anchor) peaks
+    where the force changes sign after the drop."""
+    import numpy as np
+
+    from potlab.learn.report import pull_peak
+
+    anchor = np.linspace(1.0, 3.0, 201)
+    force = np.where(anchor <= 2.0, 3.0 * (anchor - 1.0), -0.5)
+    work = np.concatenate([[0.0], np.cumsum(0.5 * (force[1:] + force[:-1]) * np.diff(anchor))])
+    rows = ["step,time_ps,anchor_A,spring_length_A,spring_force_eV_A,work_eV"]
+    rows += [f"{k},{k * 1e-3},{a},{a},{f},{w}" for k, (a, f, w) in enumerate(zip(anchor, force, work))]
+    (tmp_path / "steered_log.csv").write_text("\n".join(rows) + "\n")
+    pk = pull_peak(tmp_path)
+    assert pk["force"] == pytest.approx(3.0)
+    assert pk["anchor"] == pytest.approx(2.0, abs=0.011)  # the last step before the drop
+    assert pk["work"] == pytest.approx(1.5, abs=0.02)  # triangle: 1/2 x 1 A x 3 eV/A
+    assert pull_peak(tmp_path / "nothing") is None

@@ -2,7 +2,10 @@
 the best member's tracked quantity against the reference in kcal/mol, force and energy MAE
 on the reference run's frames, the calibration mu and sigma, frames selected) and
 ``work_curves.png`` (the work curve of every iteration's steered explorer over the
-reference's)."""
+reference's). For steered runs it adds where each pull peaked: the largest spring force
+(the rupture force, eV/A) and the anchor position at the largest work, read from each run's
+``steered_log.csv``. The maximum work is very sensitive to the rupture force: past the
+reference's rupture the work still rises at about the spring force times the pull per A."""
 
 from __future__ import annotations
 
@@ -20,16 +23,25 @@ def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     st = learn_status(run_dir)
     ref = st["setup"].get("reference_run") or {}
+    ref_peak = pull_peak(run_dir / "setup" / "reference_run")
     lines = [f"# potlab learn: {run_dir.name}", "",
              (f"Reference value of the tracked quantity: {_f(ref.get('value_eV'), '.4f')} eV "
-              f"({ref.get('test_frames', 0)} labelled reference frames as the test set)."), "",
+              f"({ref.get('test_frames', 0)} labelled reference frames as the test set)."), ""]
+    if ref_peak:
+        lines += [(f"Reference pull: rupture force {ref_peak['force']:.3f} eV/A, largest work "
+                   f"at anchor {ref_peak['anchor']:.3f} A."), ""]
+    lines += [
              ("| iter | labels (data) | added | tracked (eV) | error (kcal/mol) | members' "
               "errors (kcal/mol) | members' spread (kcal/mol) | E MAE test "
               "(meV/atom) | F MAE test (meV/A) | mu | sigma | threshold | scored | selected | "
               "augmented | failed |"),
              "|" + "---|" * 16]
+    peaks = []
     for r in st["iterations"]:
         members = r["members_error_kcal_mol"]
+        pk = pull_peak(run_dir / f"iter_{r['iteration']:03d}" / "explore")
+        if pk:
+            peaks.append((r["iteration"], pk))
         lines.append(
             f"| {r['iteration']} | {_f(r['data_frames'], 'd')} | {_f(r['added'], 'd')} | "
             f"{_f(r['tracked_eV'], '.4f')} | {_f(r['error_kcal_mol'], '+.2f')} | "
@@ -40,6 +52,13 @@ def write_report(run_dir: str | Path) -> Path:
             f"{_f(r['sigma'], '.3g')} | {_f(r['threshold'], '.3g')} | "
             f"{_f(r['frames_scored'], 'd')} | {_f(r['selected'], 'd')} | "
             f"{_f(r['augmented'], 'd')} | {_f(r['failed'], 'd')} |")
+    if peaks and ref_peak:
+        lines += ["", "Where the best member's pull peaked, against the reference's:", "",
+                  ("| iter | rupture force (eV/A) | minus reference | anchor at largest work "
+                   "(A) | minus reference |"), "|" + "---|" * 5]
+        lines += [f"| {i} | {pk['force']:.3f} | {pk['force'] - ref_peak['force']:+.3f} | "
+                  f"{pk['anchor']:.3f} | {pk['anchor'] - ref_peak['anchor']:+.3f} |"
+                  for i, pk in peaks]
     lines += ["", f"Stopped: {st['finished'] or 'not finished'}", ""]
     png = _work_plot(run_dir, [r["iteration"] for r in st["iterations"]])
     if png is not None:
@@ -70,6 +89,21 @@ def write_report(run_dir: str | Path) -> Path:
                   f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} |" for r in st["architectures"]]
         lines.append("")
     return write_text_atomic("\n".join(lines), run_dir / "report.md")
+
+
+def pull_peak(run_dir: Path) -> dict[str, float] | None:
+    """``{"force": largest spring force (eV/A), "anchor": anchor at the largest work (A),
+    "work": largest work (eV)}`` of a steered run directory, or None."""
+    from potlab.learn.explorers import read_steered_log
+
+    if not (run_dir / "steered_log.csv").exists():
+        return None
+    log = read_steered_log(run_dir)
+    if not log:
+        return None
+    k = int(log["work_eV"].argmax())
+    return {"force": float(log["spring_force_eV_A"].max()), "anchor": float(log["anchor_A"][k]),
+            "work": float(log["work_eV"][k])}
 
 
 def _work_plot(run_dir: Path, iterations: list[int]) -> Path | None:
