@@ -4,8 +4,8 @@ any calculator, LAMMPS ``fix external``, batched replicas of a potlab potential)
 on resume, stability monitors and committee uncertainty."""
 
 from potlab.md.batched import run_batched
+from potlab.md.engine import Replica
 from potlab.md.ensembles import CheckpointError
-from potlab.md.loop import Replica
 from potlab.md.monitors import (
     BondMonitor,
     DensityMonitor,

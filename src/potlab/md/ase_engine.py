@@ -15,8 +15,8 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from potlab.md.engine import Engine, Run, rescale_atoms
 from potlab.md.ensembles import dynamics_state, make_dynamics, restore_dynamics_state
-from potlab.md.loop import Engine, Run, rescale_atoms
 from potlab.md.protocol import MDProtocol
 from potlab.md.steered import SteeredSpring
 from potlab.md.trajectory import snapshot

@@ -42,7 +42,9 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from potlab.graph.batch import GraphBatch
 from potlab.graph.skin import SkinNeighbourList
-from potlab.md.loop import Engine, MDResult, Replica, Run, RunLoop, calculator_fingerprint
+from potlab.md.engine import Engine, MDResult, Replica, Run
+from potlab.md.identity import calculator_fingerprint
+from potlab.md.loop import RunLoop
 from potlab.md.protocol import MDProtocol, parse_protocol
 
 _F64 = torch.float64
@@ -313,7 +315,7 @@ def run_batched(replicas: list[Replica | tuple], potential, protocol: MDProtocol
                 resume: bool = True, committee=None) -> list[MDResult]:
     """Run N replicas of one potential together, one model call per step for all of them.
 
-    ``replicas``: a list of :class:`~potlab.md.loop.Replica` or of tuples ``(atoms,
+    ``replicas``: a list of :class:`~potlab.md.engine.Replica` or of tuples ``(atoms,
     out_dir, temperature_K, seed)`` (``temperature_K``/``seed`` None: the protocol's first
     temperature / its seed; structures may differ in size and composition). ``potential``:
     a :class:`~potlab.potential.Potential` (or its calculator). ``protocol``: an

@@ -31,7 +31,7 @@ from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_masses, chemical_symbols
 
-from potlab.md.loop import Engine, Run
+from potlab.md.engine import Engine, Run
 
 _PS = 1000.0 * units.fs  # one ps in ASE time units
 

@@ -19,25 +19,18 @@ fails is frozen and reported while the others go on. Units: fs, K, eV, A.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from ase import Atoms
-from ase.md.velocitydistribution import Stationary
-
-try:  # ASE >= 3.28
-    from ase.md.velocitydistribution import thermalize_momenta as _thermalize
-except ImportError:  # pragma: no cover - older ASE
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as _thermalize
 
 from potlab.atomic import write_text_atomic
+from potlab.md.engine import Engine, MDResult, Replica, Run, thermalize
+from potlab.md.identity import structure_fingerprint
 from potlab.md.monitors import (
     BondMonitor,
     DensityMonitor,
@@ -68,95 +61,6 @@ _OUTPUTS = ("trajectory.extxyz", "trajectory.traj", "md_log.csv", "steered_log.c
             "uq_log.csv", CHECKPOINT, "result.json", SAVED_PROTOCOL)
 
 
-@dataclass
-class MDResult:
-    """Summary of one run (also written to ``result.json``)."""
-
-    out_dir: str
-    temperature_K: float
-    seed: int
-    steps: int
-    time_ps: float
-    final_temperature_K: float
-    steps_per_s: float
-    ns_per_day: float
-    stability: StabilityResult
-    activation_energy_eV: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Replica:
-    """One run of a batch: the structure, its directory, target temperature (K; None: the
-    protocol's first), seed (None: the protocol's) and live monitors (None: from the
-    protocol)."""
-
-    atoms: Atoms
-    out_dir: str | Path
-    temperature_K: float | None = None
-    seed: int | None = None
-    monitors: list[Monitor] | None = None
-
-
-class Run:
-    """The loop's record of one replica (engines read ``atoms``, ``temperature_K``,
-    ``seed``, ``rng``, ``step`` and ``engine_state`` and keep their own data in ``data``)."""
-
-    def __init__(self, index: int, atoms: Atoms, out: Path, temperature_K: float, seed: int):
-        self.index, self.atoms, self.out = index, atoms, out
-        self.temperature_K, self.seed = temperature_K, seed
-        self.rng = np.random.default_rng(seed)
-        self.step = 0
-        self.engine_state: dict[str, Any] | None = None
-        self.data: dict[str, Any] = {}
-        self.steer_rows: list[dict[str, Any]] = []
-        self.failure: StabilityResult | None = None
-        self.done = False
-        self.uq_max = {"energy_std_eV": 0.0, "max_forces_var_eV2_A2": 0.0}
-
-
-class Engine:
-    """Advances replicas and reports them; the loop does everything else.
-
-    ``start(runs)`` sets up each run from ``run.atoms`` (thermalised by the loop) or, when
-    ``run.engine_state`` is set, from what :meth:`state` saved. ``advance(runs, n, phase,
-    stress)`` moves those runs ``n`` steps (``phase`` "ramp" integrates NVE, "production"
-    the protocol's ensemble); with ``stress`` the state after the last step carries the
-    stress. ``frames(runs)`` returns detached Atoms with momenta and the calculator's
-    energy, forces (and stress) as a SinglePointCalculator. ``rescale(run, target_K)``
-    scales the momenta to a temperature; ``state(run)`` is plain data that restores the run
-    exactly; ``stop(run)`` drops a finished or failed run.
-    """
-
-    name = "engine"
-
-    def start(self, runs: list[Run]) -> None:
-        raise NotImplementedError
-
-    def advance(self, runs: list[Run], n: int, phase: str, stress: bool) -> None:
-        raise NotImplementedError
-
-    def frames(self, runs: list[Run], stress: bool = True) -> list[Atoms]:
-        """``stress=False``: the caller does not need the stress (no extra evaluation)."""
-        raise NotImplementedError
-
-    def rescale(self, run: Run, target_K: float) -> None:
-        raise NotImplementedError
-
-    def state(self, run: Run) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def stop(self, run: Run) -> None:
-        """Forget ``run`` (it will not be advanced again)."""
-
-    def close(self) -> None:
-        """Release resources (LAMMPS instances)."""
-
-    def versions(self) -> dict[str, str]:
-        """Package versions a checkpoint of this engine depends on."""
-        return {}
-
-
 def build_monitors(settings: Monitors, target_K: float | None) -> list[Monitor]:
     """Live monitors from the protocol's ``monitors`` section."""
     if not settings.enabled:
@@ -174,79 +78,6 @@ def build_monitors(settings: Monitors, target_K: float | None) -> list[Monitor]:
     if settings.rdf_threshold is not None:
         mons.append(RDFMonitor(window_ps=settings.rdf_window_ps, threshold=settings.rdf_threshold))
     return mons
-
-
-def rescale_atoms(atoms: Atoms, target_K: float) -> None:
-    """Scale the momenta of ``atoms`` to ``target_K`` (no-op at zero or non-finite T)."""
-    current = atoms.get_temperature()
-    if current > 0 and math.isfinite(current):
-        atoms.set_momenta(atoms.get_momenta() * math.sqrt(target_K / current))
-
-
-def thermalize(atoms: Atoms, temperature_K: float, rng: np.random.Generator) -> None:
-    """Maxwell-Boltzmann momenta at ``temperature_K``, zero total momentum, rescaled to
-    exactly ``temperature_K`` (the start of every run, whatever the engine)."""
-    _thermalize(atoms, temperature_K=temperature_K, rng=rng)
-    Stationary(atoms)
-    rescale_atoms(atoms, temperature_K)
-
-
-def structure_fingerprint(atoms: Atoms) -> str:
-    """16 hex characters identifying numbers, positions, cell and pbc of ``atoms``."""
-    h = hashlib.sha256()
-    for arr in (atoms.numbers.astype(np.int64), np.asarray(atoms.positions, dtype=np.float64),
-                np.asarray(atoms.cell.array, dtype=np.float64), np.asarray(atoms.pbc, dtype=bool)):
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()[:16]
-
-
-def module_fingerprint(module) -> str:
-    """16 hex characters identifying the weights and buffers of a torch module."""
-    h = hashlib.sha256()
-    for k, v in sorted(module.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def calculator_fingerprint(calc) -> dict[str, Any]:
-    """What identifies a calculator for the rerun check: its class and either the
-    potential's architecture, dtype and weights hash, or the ASE ``parameters``."""
-    base = getattr(calc, "base", calc)  # a SteeredSpring wraps the real calculator
-    cls = type(base)
-    out: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
-    import torch
-
-    module = None
-    for name in ("potential", "committee", "model"):
-        if isinstance(getattr(base, name, None), torch.nn.Module):
-            module = getattr(base, name)
-            break
-    if module is None and isinstance(base, torch.nn.Module):
-        module = base  # a Potential itself (batched engine)
-    if module is not None:
-        out.update(model=str(getattr(module, "model_name", "")),
-                   dtype=str(getattr(module, "dtype", "")), weights=module_fingerprint(module))
-    else:
-        params = getattr(base, "parameters", {}) or {}
-        out["parameters"] = {str(k): _plain(v) for k, v in sorted(dict(params).items())}
-    return out
-
-
-def _plain(value: Any) -> Any:
-    """JSON-able data as itself; any other object by its type name (a model object's repr
-    holds its memory address, which differs between runs)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray) and value.size <= 64:
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
 def _ramp_target(protocol: MDProtocol, step: int, target_K: float) -> float:

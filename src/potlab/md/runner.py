@@ -20,7 +20,9 @@ from pathlib import Path
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from potlab.md.loop import MDResult, Replica, RunLoop, build_monitors, calculator_fingerprint
+from potlab.md.engine import MDResult, Replica
+from potlab.md.identity import calculator_fingerprint
+from potlab.md.loop import RunLoop, build_monitors
 from potlab.md.monitors import Monitor
 from potlab.md.protocol import MDProtocol, run_dir_name
 
