@@ -27,7 +27,7 @@ import yaml
 from potlab import data as pdata
 from potlab.analysis.parity import parity_metrics
 from potlab.errors import InputError
-from potlab.potential import Potential, load
+from potlab.potential import Potential
 from potlab.progress import progress
 from potlab.train.checkpoint import load_training_checkpoint, save_atomic, write_text_atomic
 from potlab.train.config import ConfigError, TrainConfig
@@ -42,10 +42,8 @@ from potlab.train.distributed import (
 from potlab.train.ema import EMA
 from potlab.train.loss import loss_normalisers, weighted_loss
 from potlab.train.metrics_log import append_metrics, truncate_metrics
-from potlab.train.prepared import (
-    Prepared,
-    energy_residuals,
-)
+from potlab.train.prepared import Prepared
+from potlab.train.starting import continue_from, refit_e0, take_output_statistics
 from potlab.train.training_data import DTYPES as _DTYPES
 from potlab.train.training_data import build as build_training_data
 
@@ -121,17 +119,13 @@ class Trainer:
             self.cfg.model.name, self.cfg.model.params(), self.elements, e0=self.e0fit.energies,
             shift=self.shift, scale=self.scale, avg_num_neighbors=self.avg_num_neighbors,
         ).to(device=self.device, dtype=_DTYPES[t.dtype])
-        if t.init_model:
-            self._continue_from(t.init_model)
-        init = getattr(self.potential.model, "initial_output", None)
-        if init is not None:  # model init_from a mace-torch file: its E0, shift and scale
-            with torch.no_grad():
-                for z, e in init["e0"].items():
-                    self.potential.e0_table[z] = e
-                self.potential.shift.fill_(init["shift"])
-                self.potential.scale.fill_(init["scale"])
-            self.shift, self.scale = init["shift"], init["scale"]
-            self.e0fit = pdata.e0_from_dict(init["e0"])
+        if t.init_model:  # continue from a potlab model: it becomes the potential
+            self.potential = continue_from(t.init_model, self.potential, self.device,
+                                           _DTYPES[t.dtype])
+            self.avg_num_neighbors = self.potential.avg_num_neighbors
+        if t.init_model or getattr(self.potential.model, "initial_output", None) is not None:
+            # the starting model's E0, shift and scale (init_model, or a mace-torch init_from)
+            self.e0fit, self.shift, self.scale = take_output_statistics(self.potential)
             if self.ranks.main:
                 write_text_atomic(json.dumps(self.e0fit.to_dict(), indent=1), self.out / "e0.json")
         params = self.potential.parameters()
@@ -144,28 +138,6 @@ class Trainer:
             min_lr=t.min_lr,
         )
         self.ema = EMA(self.potential, t.ema_decay) if t.ema_decay else None
-
-    def _continue_from(self, path: str) -> None:
-        """``training.init_model``: the potential becomes that model (weights, E0, shift,
-        scale), so training continues from it; the architecture and elements must match."""
-        import potlab
-
-        if not Path(path).exists():
-            raise ConfigError(f"training.init_model: {path}: no such model file")
-        old = potlab.load(path, device=self.device)
-        new = self.potential.spec()
-        if not isinstance(old, Potential) or old.spec()["model_name"] != new["model_name"]:
-            raise ConfigError(f"training.init_model: {path} is not a {new['model_name']} potential")
-        for key in ("elements", "model_params"):
-            if old.spec()[key] != new[key]:
-                raise ConfigError(f"training.init_model: {path}: its {key} differ from this "
-                                  f"config's ({old.spec()[key]} vs {new[key]})")
-        self.potential = old.to(device=self.device, dtype=_DTYPES[self.cfg.training.dtype])
-        self.avg_num_neighbors = old.avg_num_neighbors
-        self.shift, self.scale = float(old.shift), float(old.scale)
-        self.e0fit = pdata.e0_from_dict(old.e0)
-        if self.ranks.main:
-            write_text_atomic(json.dumps(self.e0fit.to_dict(), indent=1), self.out / "e0.json")
 
     # ---- evaluation ---------------------------------------------------------------
     def _loss_kwargs(self) -> dict[str, Any]:
@@ -413,38 +385,13 @@ class Trainer:
             self._checkpoint(state)
             if not (self.out / "model.pt").exists():  # budget ran out before one epoch finished
                 self._save_best(state["epoch"], self._eval_valid())
-            summary["e0_refit"] = self._refit_e0() if t.refit_e0 else None
+            summary["e0_refit"] = (refit_e0(self.out / "model.pt", self.train_data,
+                                            t.valid_batch_size, self.device)
+                                   if t.refit_e0 else None)
             summary["n_valid"] = 0 if self.valid_data is None else len(self.valid_data)
             write_text_atomic(json.dumps(summary, indent=1), self.out / "summary.json")
         return TrainResult(self.out, state["epoch"], state["best_epoch"], state["best_loss"],
                            state["stop_reason"], summary)
-
-    def _refit_e0(self) -> dict[str, Any]:
-        """Correct the best model's per-element energies by least squares on its training
-        residuals (seed 004 eq. 11 and its fix): with forces weighted far above energies a
-        model can end with an energy offset linear in the element counts, which no force
-        sees. Done once per saved best model; recorded in its metadata."""
-        path = self.out / "model.pt"
-        pot = load(path, device=self.device)
-        if pot.metadata.get("e0_refit"):
-            return pot.metadata["e0_refit"]
-        # [n_frames] eV, [n_frames, n_elements]
-        resid, counts = energy_residuals(pot, self.train_data,
-                                         batch_size=self.cfg.training.valid_batch_size)
-        delta, *_ = np.linalg.lstsq(counts, resid, rcond=None)
-        n = counts.sum(1)
-        with torch.no_grad():
-            for z, d in zip(pot.elements, delta):
-                pot.e0_table[z] += float(d)
-        info = {
-            "delta_e0": {str(z): float(d) for z, d in zip(pot.elements, delta)},
-            "train_energy_mae_mev_per_atom_before": float(np.abs(resid / n).mean() * 1000),
-            "train_energy_mae_mev_per_atom_after": float(np.abs((resid - counts @ delta) / n).mean() * 1000),
-            "train_energy_rmse_ev_before": float(np.sqrt((resid**2).mean())),
-            "train_energy_rmse_ev_after": float(np.sqrt(((resid - counts @ delta) ** 2).mean())),
-        }
-        pot.save(path, metadata={"e0_refit": info})
-        return info
 
     def _checkpoint(self, state: dict[str, Any]) -> None:
         save_atomic(
