@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from potlab.atomic import write_text_atomic
-from potlab.learn.report import _f, _save
+from potlab.learn.report import _f, _save, pull_peak
 from potlab.learn.status import learn_status
 
 
@@ -30,6 +30,7 @@ def run_summary(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     st = learn_status(run_dir)
     tol, k = _target(run_dir)
+    ref_peak = pull_peak(run_dir / "setup" / "reference_run")
     rows = []
     for r in st["iterations"]:
         if r["error_kcal_mol"] is None:
@@ -38,7 +39,9 @@ def run_summary(run_dir: str | Path) -> dict:
                      "error_kcal_mol": r["error_kcal_mol"],
                      "abs_error_kcal_mol": abs(r["error_kcal_mol"]),
                      "members_error_kcal_mol": r["members_error_kcal_mol"],
-                     "test_forces_mae_mev_per_a": r["test_forces_mae_mev_per_a"]})
+                     "test_forces_mae_mev_per_a": r["test_forces_mae_mev_per_a"],
+                     "rupture_force_minus_reference_eV_A": _peak_diff(
+                         run_dir / f"iter_{r['iteration']:03d}" / "explore", ref_peak)})
     run, longest, met_at = 0, 0, None
     for r in rows:
         run = run + 1 if tol is not None and r["abs_error_kcal_mol"] < tol else 0
@@ -51,6 +54,11 @@ def run_summary(run_dir: str | Path) -> dict:
             "best": best, "last": rows[-1] if rows else None, "finished": st["finished"]}
 
 
+def _peak_diff(explore_dir: Path, ref_peak: dict | None) -> float | None:
+    pk = pull_peak(explore_dir)
+    return None if pk is None or ref_peak is None else pk["force"] - ref_peak["force"]
+
+
 def compare_runs(runs: Mapping[str, str | Path], out_dir: str | Path) -> Path:
     """Write ``comparison.md`` (and ``comparison.png``) for ``{name: run_dir}`` into
     ``out_dir``; returns the Markdown's path."""
@@ -60,7 +68,9 @@ def compare_runs(runs: Mapping[str, str | Path], out_dir: str | Path) -> Path:
     names = list(summ)
     lines = ["# potlab learn: runs side by side", "",
              ("Error: the best member's tracked quantity minus the reference's (kcal/mol); "
-              "labels: frames in the data the iteration's committee was trained on."), "",
+              "labels: frames in the data the iteration's committee was trained on; dF: "
+              "steered runs' largest spring force (the rupture force) minus the "
+              "reference's (eV/A)."), "",
              ("| run | iterations | labels at the end | last error | smallest abs. error "
               "(iteration) | longest run within tolerance | target met |"), "|" + "---|" * 7]
     for name, s in summ.items():
@@ -74,8 +84,9 @@ def compare_runs(runs: Mapping[str, str | Path], out_dir: str | Path) -> Path:
                      f"{_f(best.get('abs_error_kcal_mol'), '.2f')} ({best.get('iteration', '-')}) | "
                      f"{s['longest_within_tolerance']} | {target} |")
     lines += ["", "## Per iteration", "",
-              "| iter | " + " | ".join(f"{n}: labels | {n}: error | {n}: members" for n in names) + " |",
-              "|" + "---|" * (1 + 3 * len(names))]
+              "| iter | " + " | ".join(f"{n}: labels | {n}: error | {n}: members | {n}: dF"
+                                       for n in names) + " |",
+              "|" + "---|" * (1 + 4 * len(names))]
     by_iter = {n: {r["iteration"]: r for r in s["rows"]} for n, s in summ.items()}
     for i in sorted({i for d in by_iter.values() for i in d}):
         cells = []
@@ -83,7 +94,8 @@ def compare_runs(runs: Mapping[str, str | Path], out_dir: str | Path) -> Path:
             r = by_iter[n].get(i, {})
             members = r.get("members_error_kcal_mol")
             cells += [_f(r.get("labels"), "d"), _f(r.get("error_kcal_mol"), "+.2f"),
-                      " / ".join(_f(e, "+.1f") for e in members) if members else "-"]
+                      " / ".join(_f(e, "+.1f") for e in members) if members else "-",
+                      _f(r.get("rupture_force_minus_reference_eV_A"), "+.3f")]
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
     lines.append("")
     png = _plot(summ, out_dir / "comparison.png")
