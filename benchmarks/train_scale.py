@@ -23,7 +23,9 @@ The model, loss and optimiser step are driven directly (``Potential`` + ``weight
 + Adam), as the trainer does per batch. Last line:
 ``train_scale rss_gb=<x> pss_gb=<y> lazy_vs_memory=<r>``. ``--part a`` or ``b`` runs one of
 the two (a 1,000,000-frame epoch is ~2.3 h on one core of this machine, the 20,000-frame
-comparison ~15 min).
+comparison ~15 min). The streamed epoch saves its model, optimiser and position every 500
+batches beside the HDF5 file; rerunning the same command after a kill continues it, and
+the peak memory is then given per process.
 """
 
 from __future__ import annotations
@@ -161,12 +163,31 @@ def model_for(frames, e0, stats, dtype=torch.float32) -> tuple[Potential, torch.
 
 
 def train_steps(pot, opt, data, batches, workers: int, report_every: int = 0,
-                rss: PeakRSS | None = None) -> tuple[int, float]:
-    """Training steps over ``batches``; returns (frames, seconds). With ``report_every``,
-    a progress line every so many steps (with ``rss``: the memory now and the peaks)."""
+                rss: PeakRSS | None = None, ckpt: Path | None = None,
+                key: dict | None = None) -> tuple[int, float, list[dict]]:
+    """Training steps over ``batches``; returns (frames, seconds, segments). With
+    ``report_every``, a progress line every so many steps (with ``rss``: the memory now and
+    the peaks). With ``ckpt``, the model, optimiser and position are saved there every
+    ``report_every`` steps and a rerun continues from them (``key`` must match); each
+    process's stretch is a segment with its own memory peaks."""
+    start, frames, seconds, segments = 0, 0, 0.0, []
+    if ckpt is not None and ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        if st["key"] != key:
+            raise SystemExit(f"{ckpt}: made with {st['key']}, not {key}; delete it to start over")
+        pot.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        start, frames, seconds, segments = st["next"], st["frames"], st["seconds"], st["segments"]
+        print(f"  resumed at batch {start} of {len(batches)} ({frames} frames, {seconds:.0f} s "
+              f"in {len(segments)} earlier process(es))", file=sys.stderr, flush=True)
     pot.train()
-    t0, frames = time.monotonic(), 0
-    for step, (g, ref) in enumerate(pdata.iter_batches(data, batches, workers)):
+    t0 = time.monotonic()
+
+    def segment(upto: int) -> dict:
+        return {"batches": [start, upto], "peak_rss": rss.peak if rss else None,
+                "peak_pss": rss.peak_pss if rss else None}
+
+    for step, (g, ref) in enumerate(pdata.iter_batches(data, batches[start:], workers), start):
         out = pot(g, forces=True, training=True)
         loss, _ = weighted_loss(out, ref, energy_weight=1.0, forces_weight=100.0)
         opt.zero_grad(set_to_none=True)
@@ -175,13 +196,20 @@ def train_steps(pot, opt, data, batches, workers: int, report_every: int = 0,
         opt.step()
         frames += int(ref["energy"].shape[0])
         if report_every and step % report_every == 0:
-            dt = time.monotonic() - t0
+            dt = seconds + time.monotonic() - t0
             mem = "" if rss is None else (
                 f", RSS now {rss.sample() / 1e9:.2f} GB, peaks RSS {rss.peak / 1e9:.2f} "
                 f"PSS {rss.peak_pss / 1e9:.2f} GB")
             print(f"  step {step}: {frames} frames, {frames / max(dt, 1e-9):.0f} frames/s, "
                   f"loss {float(loss.detach()):.3g}{mem}", file=sys.stderr, flush=True)
-    return frames, time.monotonic() - t0
+        if ckpt is not None and report_every and (step + 1) % report_every == 0:
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"key": key, "model": pot.state_dict(), "opt": opt.state_dict(),
+                        "next": step + 1, "frames": frames,
+                        "seconds": seconds + time.monotonic() - t0,
+                        "segments": [*segments, segment(step + 1)]}, tmp)
+            tmp.replace(ckpt)
+    return frames, seconds + time.monotonic() - t0, [*segments, segment(len(batches))]
 
 
 def main(argv=None) -> None:
@@ -227,15 +255,24 @@ def main(argv=None) -> None:
             f" (first {args.max_steps} of {len(batches)} batches)")
         batches = batches[: args.max_steps]
         if args.part != "b":
-            n_done, dt = train_steps(pot, opt, data, batches, args.workers, report_every=500,
-                                     rss=rss)
-    rss_gb = rss.peak / 1e9
+            ckpt = path.with_suffix(f".epoch_b{args.batch}_{len(batches)}.pt")
+            key = {"n": args.n, "batch": args.batch, "batches": len(batches),
+                   "workers": args.workers}
+            n_done, dt, segs = train_steps(pot, opt, data, batches, args.workers,
+                                           report_every=500, rss=rss, ckpt=ckpt, key=key)
+    rss_gb, pss_gb = rss.peak / 1e9, rss.peak_pss / 1e9
     if args.part != "b":
+        rss_gb = max(rss_gb, *(sg["peak_rss"] / 1e9 for sg in segs))
+        pss_gb = max(pss_gb, *(sg["peak_pss"] / 1e9 for sg in segs))
+        where = "" if len(segs) == 1 else (
+            f" in {len(segs)} processes (batches " +
+            ", ".join(f"{a}-{b}: RSS {sg['peak_rss'] / 1e9:.2f} GB"
+                      for sg in segs for a, b in [sg["batches"]]) + ")")
         print(f"(a) one streamed SchNet epoch{part}: {n_done} frames in {dt:.0f} s "
               f"({n_done / dt:.0f} frames/s), peak RSS (this process + DataLoader workers) "
-              f"{rss_gb:.2f} GB (PSS {rss.peak_pss / 1e9:.2f} GB)")
+              f"{rss_gb:.2f} GB (PSS {pss_gb:.2f} GB){where}")
     if args.part == "a":
-        print(f"train_scale rss_gb={rss_gb:.2f} pss_gb={rss.peak_pss / 1e9:.2f}")
+        print(f"train_scale rss_gb={rss_gb:.2f} pss_gb={pss_gb:.2f}")
         return
 
     # (b) throughput lazy vs in memory on a subset
@@ -251,7 +288,7 @@ def main(argv=None) -> None:
     for _ in range(2):  # alternate, so a busy machine hurts both alike
         for name, d, w in (("memory", mem, 0), ("lazy", lz, args.workers)):
             pot, opt = model_for(frames, fit.energies, stats)
-            n_done, dt = train_steps(pot, opt, d, batches, w)
+            n_done, dt, _ = train_steps(pot, opt, d, batches, w)
             rates[name].append(n_done / dt)
     r_mem, r_lazy = max(rates["memory"]), max(rates["lazy"])
     ratio = r_lazy / r_mem
@@ -260,7 +297,7 @@ def main(argv=None) -> None:
     if args.part == "b":
         print(f"train_scale lazy_vs_memory={ratio:.2f}")
     else:
-        print(f"train_scale rss_gb={rss_gb:.2f} pss_gb={rss.peak_pss / 1e9:.2f} "
+        print(f"train_scale rss_gb={rss_gb:.2f} pss_gb={pss_gb:.2f} "
               f"lazy_vs_memory={ratio:.2f}")
 
 
