@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from potlab.errors import InputError
 
 
@@ -23,18 +25,25 @@ class _Failure:
 
 
 class _Batches:
-    """A map-style dataset: item k is ``data.batch(batches[k])``."""
+    """A map-style dataset: item k is ``data.batch(batches[k])``.
+
+    The indices are kept in two numpy arrays, not as Python lists: a forked worker that
+    reads a Python object writes its reference count, which copies the page it sits on,
+    so lists of an epoch's indices would be copied into every worker bit by bit."""
 
     def __init__(self, data, batches: Sequence[Sequence[int]]) -> None:
         self.data = data
-        self.batches = batches
+        sizes = np.fromiter((len(b) for b in batches), dtype=np.int64, count=len(batches))
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self._flat = np.fromiter((i for b in batches for i in b), dtype=np.int64,
+                                 count=int(self._offsets[-1]))
 
     def __len__(self) -> int:
-        return len(self.batches)
+        return len(self._offsets) - 1
 
     def __getitem__(self, k: int):
         try:
-            return self.data.batch(list(self.batches[k]))
+            return self.data.batch(self._flat[self._offsets[k]:self._offsets[k + 1]].tolist())
         except InputError as err:
             return _Failure(err)
 
