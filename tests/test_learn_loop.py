@@ -301,7 +301,9 @@ def test_assessments_added_to_a_finished_run(inputs, tmp_path):
     raw["assess"] = {
         "members": True,
         "molecules": [{"name": "chain5", "file": str(inputs / "chain5.xyz"),
-                       "group_a": [0], "group_b": [4]}],
+                       "group_a": [0], "group_b": [4]},
+                      {"name": "chain5_short", "file": str(inputs / "chain5.xyz"),
+                       "group_a": [0], "group_b": [4], "steps": 40}],
         "architectures": [{"name": "schnet_b", "train": {
             "model": {"name": "schnet", "preset": "tiny", "cutoff": 4.0},
             "training": {"max_epochs": 2, "batch_size": 8, "threads": 1, "seed": 7}}}]}
@@ -309,7 +311,8 @@ def test_assessments_added_to_a_finished_run(inputs, tmp_path):
     after = (out / "record.jsonl").read_text()
     assert after.startswith(before)  # nothing of the loop was redone
     steps = [(e["iteration"], e["step"]) for e in map(json.loads, after[len(before):].splitlines())]
-    assert steps == [(0, "members"), (0, "molecule:chain5"), (0, "architecture:schnet_b")]
+    assert steps == [(0, "members"), (0, "molecule:chain5"), (0, "molecule:chain5_short"),
+                     (0, "architecture:schnet_b")]
     st = learn_status(out)
     it0 = st["iterations"][0]
     members = next(json.loads(line)["result"] for line in after.splitlines()
@@ -332,6 +335,19 @@ def test_assessments_added_to_a_finished_run(inputs, tmp_path):
     ref = run_md(ase.io.read(inputs / "chain5.xyz"), EMT(), parse_protocol(p), tmp_path / "emt")
     assert mol["reference_eV"] == pytest.approx(ref.activation_energy_eV, rel=1e-9)
     assert mol["n_atoms"] == 5 and mol["test_frames"] == 31
+    # "a bond broke": a neighbour distance of the start chain beyond 1.6x at the last frame
+    # of the test's own EMT pull
+    start = ase.io.read(out / "assess" / "molecules" / "chain5" / "start.extxyz")
+    last = ase.io.read(tmp_path / "emt" / "trajectory.extxyz", -1)
+    d0, d1 = (np.linalg.norm(np.diff(x.positions, axis=0), axis=1) for x in (start, last))
+    assert mol["reference_broke"] is bool((d1 > 1.6 * d0).any())
+    # a molecule's own pull length
+    short = st["molecules"][1]
+    saved = json.loads((out / "assess" / "molecules" / "chain5_short" / "reference_run" /
+                        "protocol.json").read_text())
+    assert saved["settings"]["steps"] == 40 and short["test_frames"] < mol["test_frames"]
+    assert len(read_steered_log(out / "assess" / "molecules" / "chain5_short" / "model_run")
+               ["step"]) < len(read_steered_log(out / "iter_000" / "explore")["step"])
     assert mol["error_kcal_mol"] == pytest.approx(
         (mol["tracked_eV"] - mol["reference_eV"]) / KCAL_MOL_IN_EV)
     # the other architecture trained on the final data: all of its frames, split 80/20

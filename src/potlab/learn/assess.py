@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from potlab.learn.config import ArchitectureSpec, LearnConfig, LearnConfigError, MoleculeSpec
-from potlab.learn.explorers import SteeredExplorer
+from potlab.learn.explorers import SteeredExplorer, broken_bonds, read_frames_of
 from potlab.learn.selectors import KCAL_MOL_IN_EV
 from potlab.learn.setup import make_structure, reference_run, relax, write_structure
 
@@ -128,6 +128,8 @@ class Assessor:
                                    f"range for its {n} atoms")
         raw = json.loads(json.dumps(self.cfg.explore.protocol))
         raw["steered"] = {**raw["steered"], "group_a": mol.group_a, "group_b": mol.group_b}
+        if mol.steps is not None:
+            raw["steps"] = mol.steps
         from potlab.md.protocol import parse_protocol
 
         explorer = SteeredExplorer(parse_protocol(raw, source=f"assess.molecules.{mol.name}"))
@@ -136,8 +138,12 @@ class Assessor:
                             self.labeller, self.cfg.reference_run.label_every, frames)
         pot = self.load(best_model)
         value = explorer.run(start, pot.calculator(), d / "model_run").tracked_eV
+        factor = self.cfg.explore.break_factor
+        broke = {who: bool(broken_bonds(read_frames_of(d / run)[-1:], start, factor)[0])
+                 for who, run in (("reference", "reference_run"), ("model", "model_run"))}
         return {"name": mol.name, "formula": start.get_chemical_formula(), "n_atoms": n,
                 "reference_eV": ref["value_eV"], "tracked_eV": value,
+                "reference_broke": broke["reference"], "model_broke": broke["model"],
                 "error_kcal_mol": error_kcal_mol(value, ref["value_eV"]),
                 "test_frames": ref["test_frames"], **frame_errors(pot, frames),
                 "model": str(best_model), "spec": spec_of(mol)}

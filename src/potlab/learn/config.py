@@ -220,6 +220,9 @@ class MoleculeSpec(StructureSpec):
     name: str
     group_a: list[int] = Field(min_length=1)
     group_b: list[int] = Field(min_length=1)
+    #: the pull's length in steps (None: the explorer's): a folded conformer has to be
+    #: pulled straight before any bond takes the load
+    steps: int | None = Field(None, ge=1)
 
 
 class ArchitectureSpec(StrictModel):

@@ -67,12 +67,19 @@ def write_report(run_dir: str | Path) -> Path:
     if png is not None:
         lines += [f"![barrier errors]({png.name})", ""]
     if st["molecules"]:
+        broke = [molecule_broke(run_dir, r) for r in st["molecules"]]
         lines += ["## Transfer: the final best member on other molecules", "",
                   ("| molecule | atoms | barrier (eV) | reference (eV) | error (kcal/mol) | "
-                  "F MAE (meV/A) on its reference frames |"), "|" + "---|" * 6]
+                  "F MAE (meV/A) on its reference frames | a bond broke: reference / model |"),
+                  "|" + "---|" * 7]
         lines += [f"| {r['name']} ({r['formula']}) | {r['n_atoms']} | {_f(r['tracked_eV'], '.4f')} | "
                   f"{_f(r['reference_eV'], '.4f')} | {_f(r['error_kcal_mol'], '+.2f')} | "
-                  f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} |" for r in st["molecules"]]
+                  f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} | {_yn(b['reference'])} / "
+                  f"{_yn(b['model'])} |" for r, b in zip(st["molecules"], broke)]
+        if any(b["reference"] is False for b in broke):
+            lines += ["", ("A pull in which no bond broke with the reference measures the work of "
+                           "straightening the molecule, not a barrier to breaking it; give that "
+                           "molecule more `steps`.")]
         lines.append("")
     if st["architectures"]:
         last = next((r for r in reversed(st["iterations"]) if r["tracked_eV"] is not None), {})
@@ -89,6 +96,32 @@ def write_report(run_dir: str | Path) -> Path:
                   f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} |" for r in st["architectures"]]
         lines.append("")
     return write_text_atomic("\n".join(lines), run_dir / "report.md")
+
+
+def molecule_broke(run_dir: Path, r: dict) -> dict[str, bool | None]:
+    """Whether a bond of the molecule's start structure broke by the end of its reference
+    and model pulls: from its record, else from the runs' last frames (a record written
+    before the flags were kept)."""
+    from potlab.learn.explorers import broken_bonds, read_frames_of
+
+    out = {"reference": r.get("reference_broke"), "model": r.get("model_broke")}
+    d = run_dir / "assess" / "molecules" / r["name"]
+    cfg = run_dir / "config.json"
+    if None in out.values() and (d / "start.extxyz").exists() and cfg.exists():
+        import json
+
+        import ase.io
+
+        factor = json.loads(cfg.read_text()).get("explore", {}).get("break_factor", 1.6)
+        start = ase.io.read(d / "start.extxyz")
+        for who, run in (("reference", "reference_run"), ("model", "model_run")):
+            if out[who] is None and (d / run / "trajectory.extxyz").exists():
+                out[who] = bool(broken_bonds(read_frames_of(d / run)[-1:], start, factor)[0])
+    return out
+
+
+def _yn(v) -> str:
+    return "-" if v is None else ("yes" if v else "no")
 
 
 def pull_peak(run_dir: Path) -> dict[str, float] | None:

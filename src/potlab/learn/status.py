@@ -80,7 +80,9 @@ def status_table(status: dict[str, Any]) -> str:
     for r in status["molecules"]:
         lines.append(f"transfer {r['name']} ({r['formula']}): barrier {_fmt(r['tracked_eV'], '.4f')}"
                      f" eV vs reference {_fmt(r['reference_eV'], '.4f')} eV, error "
-                     f"{_fmt(r['error_kcal_mol'], '+.2f')} kcal/mol")
+                     f"{_fmt(r['error_kcal_mol'], '+.2f')} kcal/mol"
+                     + (" (no bond broke in the reference pull)"
+                        if r.get("reference_broke") is False else ""))
     for r in status["architectures"]:
         lines.append(f"architecture {r['name']} on the final data: barrier "
                      f"{_fmt(r['tracked_eV'], '.4f')} eV, error {_fmt(r['error_kcal_mol'], '+.2f')}"
