@@ -1,4 +1,6 @@
-"""Atomic checkpoint writes: temp file, fsync, rename. A kill never leaves a torn file."""
+"""A training run directory: atomic checkpoint writes (temp file, fsync, rename; a kill
+never leaves a torn file), the check that the directory takes files, and the check that a
+resumed run has the data and model sections it was made with."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from potlab.atomic import atomic_open, write_text_atomic
+from potlab.train.config import ConfigError
 
-__all__ = ["load_training_checkpoint", "save_atomic", "write_text_atomic"]
+__all__ = ["check_resume_config", "load_training_checkpoint", "prepare_run_directory",
+           "save_atomic", "write_text_atomic"]
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
@@ -23,3 +28,30 @@ def load_training_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """A trainer checkpoint (``checkpoints/last.pt``: tensors, optimizer, scheduler and EMA
     state, plain numbers), read with ``weights_only=True``: no pickled code runs."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def prepare_run_directory(out: Path) -> None:
+    """Create ``out`` and check it takes files; a ConfigError naming it when it cannot."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".potlab-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"out: cannot write the run directory {out}: "
+                          f"{err.strerror or err}") from None
+
+
+def check_resume_config(out: Path, cfg) -> None:
+    """A run directory made with other ``data`` or ``model`` sections is not resumed."""
+    saved = Path(out) / "config.yaml"
+    if not saved.exists():
+        return
+    old = yaml.safe_load(saved.read_text())
+    new = cfg.model_dump(mode="json")
+    for section in ("data", "model"):
+        if old.get(section) != new.get(section):
+            raise ConfigError(
+                f"{saved}: the run directory was made with a different '{section}' section; "
+                f"use a new 'out' directory or restore the config"
+            )

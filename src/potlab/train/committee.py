@@ -94,8 +94,8 @@ def train_committee(cfg: TrainConfig) -> CommitteeResult:
     from potlab.potential import Committee
 
     c = cfg.committee
+    from potlab.train.checkpoint import prepare_run_directory
     from potlab.train.distributed import env_world_size
-    from potlab.train.trainer import prepare_run_directory
 
     if env_world_size() > 1:
         raise ConfigError("a committee under torchrun: train its members side by side with "

@@ -251,7 +251,8 @@ def launch(cfg: TrainConfig, nproc: int, source: str = "<config>"):
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
-    from potlab.train.trainer import TrainResult, prepare_run_directory
+    from potlab.train.checkpoint import prepare_run_directory
+    from potlab.train.trainer import TrainResult
 
     if nproc < 1:
         raise ConfigError(f"--nproc {nproc}: needs at least 1 process")

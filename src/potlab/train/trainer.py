@@ -29,7 +29,13 @@ from potlab.analysis.parity import parity_metrics
 from potlab.errors import InputError
 from potlab.potential import Potential
 from potlab.progress import progress
-from potlab.train.checkpoint import load_training_checkpoint, save_atomic, write_text_atomic
+from potlab.train.checkpoint import (
+    check_resume_config,
+    load_training_checkpoint,
+    prepare_run_directory,
+    save_atomic,
+    write_text_atomic,
+)
 from potlab.train.config import ConfigError, TrainConfig
 from potlab.train.distributed import (
     Ranks,
@@ -57,18 +63,6 @@ class TrainingDiverged(ConfigError):
     """The training loss became NaN or inf (too high a learning rate, or bad labels)."""
 
 
-def prepare_run_directory(out: Path) -> None:
-    """Create ``out`` and check it takes files; a ConfigError naming it when it cannot."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".potlab-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(f"out: cannot write the run directory {out}: "
-                          f"{err.strerror or err}") from None
-
-
 @dataclass
 class TrainResult:
     out: Path
@@ -91,17 +85,7 @@ class Trainer:
 
     # ---- set-up -----------------------------------------------------------------
     def _check_resume_config(self) -> None:
-        saved = self.out / "config.yaml"
-        if not saved.exists():
-            return
-        old = yaml.safe_load(saved.read_text())
-        new = self.cfg.model_dump(mode="json")
-        for section in ("data", "model"):
-            if old.get(section) != new.get(section):
-                raise ConfigError(
-                    f"{saved}: the run directory was made with a different '{section}' section; "
-                    f"use a new 'out' directory or restore the config"
-                )
+        check_resume_config(self.out, self.cfg)
 
     def _setup_data(self, split: pdata.Split | None = None) -> None:
         """Read, split and prepare the data (:func:`potlab.train.training_data.build`).
