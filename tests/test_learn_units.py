@@ -234,3 +234,21 @@ def test_cli_config_error_is_one_line_exit_2(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
     assert main(["learn", "status", str(tmp_path)]) == 2
     assert "record.jsonl" in capsys.readouterr().err
+
+
+def test_a_finished_assessment_is_reused_only_with_its_settings():
+    """A record written before a field existed matches the field's default (the behaviour
+    that run had), and nothing else; a changed setting is refused naming the molecule."""
+    from potlab.learn.assess import check_unchanged, same_spec, spec_of
+    from potlab.learn.config import MoleculeSpec
+
+    mol = MoleculeSpec(name="butane", smiles="CCCC", group_a=[0], group_b=[3])
+    older = {k: v for k, v in spec_of(mol).items() if k != "steps"}  # before `steps` existed
+    assert same_spec(spec_of(mol), mol)
+    assert same_spec(older, mol)
+    longer = mol.model_copy(update={"steps": 13000})
+    assert not same_spec(older, longer)
+    assert not same_spec({**older, "group_b": [2]}, mol)
+    assert not same_spec({}, mol)
+    with pytest.raises(LearnConfigError, match="assess.molecules: 'butane'"):
+        check_unchanged({"spec": older}, longer, "molecules")

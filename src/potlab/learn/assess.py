@@ -55,9 +55,22 @@ def spec_of(item: MoleculeSpec | ArchitectureSpec) -> dict[str, Any]:
     return json.loads(json.dumps(item.model_dump(mode="json")))
 
 
+def same_spec(recorded: dict[str, Any], item) -> bool:
+    """Whether ``item`` has the settings a finished assessment recorded. A field the record
+    lacks (it was added to the spec after the record was written) counts as unchanged when
+    ``item`` leaves it at its default: the run it records used that behaviour."""
+    now = spec_of(item)
+    fields = type(item).model_fields
+    for key in set(now) - set(recorded):
+        f = fields.get(key)
+        if f is None or f.is_required() or now[key] != json.loads(json.dumps(f.get_default())):
+            return False
+    return {k: v for k, v in now.items() if k in recorded} == recorded
+
+
 def check_unchanged(recorded: dict[str, Any], item, kind: str) -> None:
     """A finished assessment is reused only for the settings it ran with."""
-    if recorded.get("spec") != spec_of(item):
+    if not same_spec(recorded.get("spec") or {}, item):
         raise LearnConfigError(
             f"assess.{kind}: {item.name!r} was run with other settings; give it another name "
             "(or use another --out) to run it again")
