@@ -252,3 +252,27 @@ def test_a_finished_assessment_is_reused_only_with_its_settings():
     assert not same_spec({}, mol)
     with pytest.raises(LearnConfigError, match="assess.molecules: 'butane'"):
         check_unchanged({"spec": older}, longer, "molecules")
+
+
+def test_a_rerun_needs_the_config_the_run_was_started_with(tmp_path):
+    """config.json refuses a changed loop setting, naming it; worker counts may change; a
+    config.json written before a field existed stands for that field's default."""
+    from potlab.learn.resume import check_run_config
+
+    cfg = load_learn_config("hexane", preset="quick")
+    check_run_config(cfg, tmp_path)  # a new run writes its config
+    written = json.loads((tmp_path / "config.json").read_text())
+    check_run_config(cfg, tmp_path)
+    more = cfg.model_copy(update={"reference": cfg.reference.model_copy(update={"workers": 7})})
+    check_run_config(more, tmp_path)
+    other = cfg.model_copy(update={"seed": cfg.seed + 1})
+    with pytest.raises(LearnConfigError, match=r"\(seed differ\)"):
+        check_run_config(other, tmp_path)
+
+    older = {k: v for k, v in written.items() if k != "warm_start"}
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    at_default = cfg.model_copy(update={"warm_start": False})
+    check_run_config(at_default, tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    with pytest.raises(LearnConfigError, match=r"\(warm_start differ\)"):
+        check_run_config(cfg.model_copy(update={"warm_start": True}), tmp_path)

@@ -25,6 +25,19 @@ def loop_settings(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def with_defaults(old: dict[str, Any], cfg: LearnConfig) -> dict[str, Any]:
+    """``old`` (a ``config.json`` as written) with the fields it lacks at their defaults: a
+    run started before a field existed ran with the behaviour that field's default keeps.
+    ``old`` as it is when it no longer validates (a setting since removed: it differs)."""
+    from pydantic import ValidationError
+
+    try:
+        full = type(cfg).model_validate({**old, "base_dir": cfg.base_dir})
+    except ValidationError:
+        return old
+    return full.model_dump(mode="json", exclude={"base_dir"})
+
+
 def check_run_config(cfg: LearnConfig, out: Path) -> None:
     """``out/config.json`` keeps the config a run was started with: another one is refused
     naming the keys that differ, unless only :func:`loop_settings`' exceptions changed
@@ -35,7 +48,7 @@ def check_run_config(cfg: LearnConfig, out: Path) -> None:
     now = cfg.model_dump(mode="json", exclude={"base_dir"})
     if path.exists():
         old = json.loads(path.read_text())
-        loop_old, loop_now = loop_settings(old), loop_settings(now)
+        loop_old, loop_now = loop_settings(with_defaults(old, cfg)), loop_settings(now)
         if loop_old != loop_now:
             from potlab.md.protocol import differing_keys
 
