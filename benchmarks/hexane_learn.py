@@ -12,10 +12,13 @@ side by side, as in seed 002 Fig. 5:
         [--variants ani3_inherited ani3_fresh] [--preset quick] [--scheduler tcp://...]
 
 Each variant is an ordinary ``potlab learn`` run directory (resumable: rerun the same command
-after a kill). Cost on this 2-core machine, estimated from the quick preset: one iteration is
-~6 min of committee training (3 members x 180 CPU-s on 2 cores) plus ~1 min of steered MD and
-labelling; setup (relax, 2000 reference MD frames, the reference SMD and its labels) ~10 min;
-a variant of up to 15 iterations is 2-4 h, the four variants 8-16 h. Prints per variant and
+after a kill). Cost on this 2-core machine, measured on ani3_inherited's record
+(docs/results/hexane-learn/record.jsonl) in the iterations it had the machine to itself: one
+iteration is 11-13 min (7-10 min of committee training, 3 members x 180 CPU-s on 2 cores with
+their start-up and evaluation; ~2 min of the best member's steered MD; ~2 min of the other
+members' runs; labelling under a minute); after the relax, setup (2000 reference MD frames, the
+reference SMD and its labels) ~4 min; a variant of 10 iterations ~2-2.5 h, the assessments
+another hour (SchNet and MACE 600 CPU-s each, two molecules). Prints per variant and
 iteration the labels, the barrier of the best member against GFN2-xTB's (kcal/mol) and the
 test-set force MAE, then the variants side by side (``comparison.md`` and ``.png`` in
 ``--out``, as ``potlab learn compare`` writes them) and the total wall time.
