@@ -1,0 +1,103 @@
+"""How much one steered pull's barrier varies with the thermostat's random numbers alone:
+the explorer's protocol of a learn run repeated with other MD seeds (initial velocities and
+Langevin noise), with the reference method and with one iteration's best member, from the
+run's own start structure. If the same potential's barrier scatters by more than the
+target tolerance, a single pull cannot tell whether a model meets it.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_pull_noise.py runs/hexane_bench/ani3_inherited
+        [--iteration 8] [--seeds 1 2 3] [--out DIR] [--no-reference]
+
+Reads the run's ``config.json`` (the protocol and the reference method),
+``setup/start.extxyz`` and ``iter_k/committee/committee.json`` (the best member). The
+run's own pulls (seed = the protocol's) are read from ``setup/reference_run`` and
+``iter_k/explore``, not rerun. Each new pull goes to ``--out/<reference|iter_k>/seed_<s>``
+(resumable: a finished pull is read back). Writes ``pull_noise.csv`` (potential, seed,
+barrier_eV, rupture force, anchor at the largest work, whether a bond broke) and prints
+per potential the mean, the sample standard deviation and the range in kcal/mol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def main() -> int:
+    import ase.io
+    import numpy as np
+    import torch
+
+    import potlab
+    from potlab.learn.config import LearnConfig
+    from potlab.learn.explorers import SteeredExplorer
+    from potlab.learn.report import pull_peak
+    from potlab.learn.selectors import KCAL_MOL_IN_EV
+    from potlab.learn.explorers import broken_bonds, read_frames_of
+    from potlab.reference import get_method
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--iteration", type=int, default=None, help="default: the last trained")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--no-reference", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    run = args.run_dir
+    out = args.out or run / "pull_noise"
+    cfg = LearnConfig.model_validate({**json.loads((run / "config.json").read_text()),
+                                      "base_dir": str(run)})
+    protocol = cfg.protocol()
+    start = ase.io.read(run / "setup" / "start.extxyz")
+    its = sorted(int(p.name[5:]) for p in run.glob("iter_*")
+                 if (p / "committee" / "committee.json").exists())
+    it = its[-1] if args.iteration is None else args.iteration
+    info = json.loads((run / f"iter_{it:03d}" / "committee" / "committee.json").read_text())
+    best = info["members"][info["best_member"]]["member"]
+    model = run / f"iter_{it:03d}" / "committee" / f"member_{best}" / "model.pt"
+
+    def calculators():
+        if not args.no_reference:
+            method = get_method(cfg.reference.method, cfg.reference.settings)
+            method.check()
+            yield "reference", run / "setup" / "reference_run", method.calculator(start)
+        yield f"iter_{it}", run / f"iter_{it:03d}" / "explore", potlab.load(model).calculator()
+
+    rows = []
+    for name, own, calc in calculators():
+        runs = [(protocol.seed, own)] + [(s, out / name / f"seed_{s}") for s in args.seeds]
+        for seed, d in runs:
+            if d != own:
+                p = protocol.model_copy(update={"seed": seed})
+                SteeredExplorer(p).run(start.copy(), calc, d)
+            peak = pull_peak(d)
+            broke = bool(broken_bonds(read_frames_of(d)[-1:], start, cfg.explore.break_factor)[0])
+            rows.append({"potential": name, "seed": seed, "dir": str(d), "barrier_eV": peak["work"],
+                         "rupture_force_eV_A": peak["force"], "anchor_at_max_work_A": peak["anchor"],
+                         "bond_broke": broke})
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "pull_noise.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"{'potential':>10} {'seed':>5} {'barrier eV':>11} {'kcal/mol':>9} {'Fmax eV/A':>10} "
+          f"{'anchor A':>9}")
+    for r in rows:
+        print(f"{r['potential']:>10} {r['seed']:>5} {r['barrier_eV']:>11.4f} "
+              f"{r['barrier_eV'] / KCAL_MOL_IN_EV:>9.2f} {r['rupture_force_eV_A']:>10.3f} "
+              f"{r['anchor_at_max_work_A']:>9.3f}")
+    for name in dict.fromkeys(r["potential"] for r in rows):
+        b = np.array([r["barrier_eV"] for r in rows if r["potential"] == name]) / KCAL_MOL_IN_EV
+        print(f"{name}: {len(b)} pulls, barrier {b.mean():.2f} kcal/mol, sample std "
+              f"{b.std(ddof=1):.2f}, range {b.max() - b.min():.2f} (max - min)")
+    print(f"written: {out / 'pull_noise.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
