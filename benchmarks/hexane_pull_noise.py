@@ -34,10 +34,9 @@ def main() -> int:
 
     import potlab
     from potlab.learn.config import LearnConfig
-    from potlab.learn.explorers import SteeredExplorer
+    from potlab.learn.explorers import SteeredExplorer, broken_bonds, read_frames_of
     from potlab.learn.report import pull_peak
     from potlab.learn.selectors import KCAL_MOL_IN_EV
-    from potlab.learn.explorers import broken_bonds, read_frames_of
     from potlab.reference import get_method
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -399,3 +399,44 @@ def test_warm_start_continues_each_member_from_the_previous_iteration(inputs, un
     raw["train"]["committee"]["init_from"] = "x"
     with pytest.raises(Exception, match="committee.init_from: set by potlab learn"):
         parse_learn_config(raw)
+
+
+def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path):
+    """``repeats: 2`` on the steered protocol: the reference run and every explorer run pull
+    twice with their own seeds; the tracked value is the mean of the two pulls' largest
+    work (read here from each pull's own steered log), the first pull is the single pull
+    of the protocol's seed (run here with EMT), the frames of both pulls are scored, and
+    the error carries the standard error of both means."""
+    from potlab.learn.explorers import read_steered_log
+    from potlab.learn.selectors import KCAL_MOL_IN_EV
+    from potlab.md import parse_protocol
+    from potlab.md.runner import run_md
+
+    raw = raw_config(inputs, iterations=2)
+    raw["reference_run"] = {"enabled": True, "label_every": 3}
+    raw["explore"]["protocol"]["repeats"] = 2
+    out = tmp_path / "run"
+    run_learning(parse_learn_config(raw), out)
+
+    def max_works(run):
+        return [float(read_steered_log(run / f"T20K_r{r}")["work_eV"].max()) for r in (0, 1)]
+
+    ref = learn_status(out)["setup"]["reference_run"]
+    ref_each = max_works(out / "setup" / "reference_run")
+    assert ref["values_eV"] == pytest.approx(ref_each, rel=1e-12)
+    assert ref["value_eV"] == pytest.approx(np.mean(ref_each), rel=1e-12)
+    assert ref_each[0] != pytest.approx(ref_each[1], rel=1e-6)  # other seed, other pull
+    single = dict(raw["explore"]["protocol"])
+    single.pop("repeats")
+    one = run_md(ase.io.read(inputs / "start.xyz"), EMT(), parse_protocol(single), tmp_path / "one")
+    assert one.activation_energy_eV == pytest.approx(ref_each[0], rel=1e-9)
+    assert ref["test_frames"] == len(range(0, 31, 3)) * 2  # every 3rd of 31 frames, per pull
+
+    it0 = learn_status(out)["iterations"][0]
+    model_each = max_works(out / "iter_000" / "explore")
+    assert it0["tracked_eV"] == pytest.approx(np.mean(model_each), rel=1e-12)
+    assert it0["frames_scored"] == 2 * 31
+    se = np.hypot(np.std(model_each, ddof=1), np.std(ref_each, ddof=1)) / np.sqrt(2)
+    assert it0["error_se_kcal_mol"] == pytest.approx(se / KCAL_MOL_IN_EV, rel=1e-9)
+    report = (out / "report.md").read_text()
+    assert "mean of 2 pulls" in report and "+-" in report

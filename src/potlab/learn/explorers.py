@@ -39,6 +39,7 @@ class Exploration:
     run_dirs: list[str] = field(default_factory=list)
     stopped: list[str | None] = field(default_factory=list)
     run_index: np.ndarray | None = None  # [n_frames] which run each frame came from
+    tracked_each: list[float | None] = field(default_factory=list)  # per run (steered pulls)
 
 
 def broken_bonds(frames: list[Atoms], start: Atoms, factor: float) -> np.ndarray:
@@ -87,24 +88,77 @@ def read_steered_log(run_dir: str | Path) -> dict[str, np.ndarray]:
     return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]} if rows else {}
 
 
+def pull_dirs(run_dir: str | Path) -> list[Path]:
+    """The steered pulls of an explorer run directory: the directory itself for one pull,
+    else its ``T{temp}K_r{repeat}`` runs by temperature, then repeat (repeat 0, the
+    protocol's own seed, first)."""
+    import re
+
+    run_dir = Path(run_dir)
+    if (run_dir / "steered_log.csv").exists():
+        return [run_dir]
+    runs = []
+    for d in run_dir.glob("T*K_r*"):
+        m = re.fullmatch(r"T(.+)K_r(\d+)", d.name)
+        if m and (d / "steered_log.csv").exists():
+            runs.append((float(m.group(1)), int(m.group(2)), d))
+    return [d for _, _, d in sorted(runs)]
+
+
+def mean_and_sem(values: list[float]) -> tuple[float, float | None]:
+    """Mean and standard error of the mean (None for one value)."""
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), (float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None)
+
+
+def error_standard_error(model: list[float] | None, reference: list[float] | None) -> float | None:
+    """The standard error of ``mean(model) - mean(reference)`` from both sides' pulls, or
+    None unless both pulled at least twice (one pull says nothing of its scatter)."""
+    if not model or not reference or len(model) < 2 or len(reference) < 2:
+        return None
+    return float(np.hypot(mean_and_sem(model)[1], mean_and_sem(reference)[1]))
+
+
 @dataclass(frozen=True)
 class SteeredExplorer:
-    """Steered MD with ``protocol`` (a :class:`potlab.md.MDProtocol` with ``steered``)."""
+    """Steered MD with ``protocol`` (a :class:`potlab.md.MDProtocol` with ``steered``).
+    With ``repeats: N`` (or several temperatures) it pulls N times, each pull with its own
+    seed (initial velocities and thermostat noise; the first has the protocol's seed, as a
+    single pull does): the tracked quantity is the mean of the pulls' largest work, each
+    pull's is in ``tracked_each``, and the frames of all pulls are scored (``run_index``).
+    One pull's barrier scatters with the noise alone (seed 002's hexane under GFN2-xTB at
+    10 K: 5.5 kcal/mol sample standard deviation over 6 seeds,
+    ``docs/results/hexane-learn/pull_noise.csv``)."""
 
     protocol: object
 
     def run(self, atoms: Atoms, calculator, out_dir: str | Path) -> Exploration:
-        from potlab.md.runner import run_md
+        from potlab.md.runner import run_md, run_protocol
 
-        res = run_md(atoms, calculator, self.protocol, out_dir, resume=True)
-        frames = read_frames_of(out_dir)
-        steps = np.array([int(f.info["step"]) for f in frames])
-        log = read_steered_log(out_dir)
-        by_step = dict(zip(log["step"].astype(int), log["spring_length_A"]))
-        cv = np.array([by_step.get(int(s), np.nan) for s in steps])
-        curve = (log["anchor_A"].tolist(), log["work_eV"].tolist())
-        return Exploration(frames, steps, cv, res.activation_energy_eV, curve, [str(out_dir)],
-                           [res.stability.reason])
+        p = self.protocol
+        if p.repeats == 1 and len(p.temperatures_K) == 1:
+            results = [run_md(atoms, calculator, p, out_dir, resume=True)]
+            dirs = [Path(out_dir)]
+        else:
+            results = run_protocol(atoms, calculator, p, out_dir, resume=True)
+            dirs = [Path(r.out_dir) for r in results]
+        frames, steps, cv, index = [], [], [], []
+        for k, d in enumerate(dirs):
+            fr = read_frames_of(d)
+            st = [int(f.info["step"]) for f in fr]
+            log = read_steered_log(d)
+            by_step = dict(zip(log["step"].astype(int), log["spring_length_A"]))
+            frames += fr
+            steps += st
+            cv += [by_step.get(s, np.nan) for s in st]
+            index += [k] * len(fr)
+            if k == 0:
+                curve = (log["anchor_A"].tolist(), log["work_eV"].tolist())
+        each = [r.activation_energy_eV for r in results]
+        tracked = None if None in each else mean_and_sem(each)[0]
+        return Exploration(frames, np.array(steps), np.array(cv), tracked, curve,
+                           [str(d) for d in dirs], [r.stability.reason for r in results],
+                           np.array(index, dtype=int), each)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from potlab.learn.explorers import (
     MDExplorer,
     SteeredExplorer,
     broken_bonds,
+    error_standard_error,
     fused_frames,
     labellable_distance,
 )
@@ -240,8 +241,11 @@ class LearningLoop:
 
     def _explore(self, i: int) -> dict[str, Any]:
         exp = self._exploration(i)
-        return {"frames": len(exp.frames), "tracked_eV": exp.tracked_eV, "stopped": exp.stopped,
-                "run_dirs": exp.run_dirs}
+        out = {"frames": len(exp.frames), "tracked_eV": exp.tracked_eV, "stopped": exp.stopped,
+               "run_dirs": exp.run_dirs}
+        if len(exp.tracked_each) > 1:  # several pulls: tracked_eV is their mean
+            out["tracked_each_eV"] = exp.tracked_each
+        return out
 
     def _errors(self) -> list[float | None]:
         return [self.record.get(k, "measure")["error_eV"] for k in self.record.iterations()
@@ -257,6 +261,9 @@ class LearningLoop:
         error = None if value is None or ref_value is None else float(value - ref_value)
         out: dict[str, Any] = {"tracked_eV": value, "reference_eV": ref_value, "error_eV": error,
                                "error_kcal_mol": None if error is None else error / KCAL_MOL_IN_EV}
+        se = error_standard_error(ex.get("tracked_each_eV"), ref.get("values_eV"))
+        if se is not None:
+            out["error_se_kcal_mol"] = se / KCAL_MOL_IN_EV
         if ref.get("test_frames"):
             out |= frame_errors(self._best(i), self.out / "setup" / "reference_frames.extxyz")
         out["stop"] = self.convergence.after_measure(self._errors() + [error], i,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from potlab.atomic import write_text_atomic
-from potlab.learn.status import learn_status
+from potlab.learn.status import error_text, learn_status
 
 
 def _f(v, spec: str) -> str:
@@ -27,6 +27,14 @@ def write_report(run_dir: str | Path) -> Path:
     lines = [f"# potlab learn: {run_dir.name}", "",
              (f"Reference value of the tracked quantity: {_f(ref.get('value_eV'), '.4f')} eV "
               f"({ref.get('test_frames', 0)} labelled reference frames as the test set)."), ""]
+    if ref.get("values_eV"):
+        from potlab.learn.explorers import mean_and_sem
+
+        v = ref["values_eV"]
+        lines += [(f"It is the mean of {len(v)} pulls with their own seeds "
+                   f"({', '.join(f'{x:.4f}' for x in v)} eV; standard error "
+                   f"{mean_and_sem(v)[1]:.4f} eV). Errors carry the standard error of both "
+                   "sides' means as +-; the rupture forces below are each run's first pull's."), ""]
     if ref_peak:
         lines += [(f"Reference pull: rupture force {ref_peak['force']:.3f} eV/A, largest work "
                    f"at anchor {ref_peak['anchor']:.3f} A."), ""]
@@ -44,7 +52,7 @@ def write_report(run_dir: str | Path) -> Path:
             peaks.append((r["iteration"], pk))
         lines.append(
             f"| {r['iteration']} | {_f(r['data_frames'], 'd')} | {_f(r['added'], 'd')} | "
-            f"{_f(r['tracked_eV'], '.4f')} | {_f(r['error_kcal_mol'], '+.2f')} | "
+            f"{_f(r['tracked_eV'], '.4f')} | {error_text(r)} | "
             f"{' / '.join(_f(e, '+.2f') for e in members) if members else '-'} | "
             f"{_f(r['members_spread_kcal_mol'], '.2f')} | "
             f"{_f(r['test_energy_mae_mev_per_atom'], '.2f')} | "
@@ -126,12 +134,14 @@ def _yn(v) -> str:
 
 def pull_peak(run_dir: Path) -> dict[str, float] | None:
     """``{"force": largest spring force (eV/A), "anchor": anchor at the largest work (A),
-    "work": largest work (eV)}`` of a steered run directory, or None."""
-    from potlab.learn.explorers import read_steered_log
+    "work": largest work (eV)}`` of a steered run directory (of its first pull when it
+    pulled several times), or None."""
+    from potlab.learn.explorers import pull_dirs, read_steered_log
 
-    if not (run_dir / "steered_log.csv").exists():
+    pulls = pull_dirs(run_dir)
+    if not pulls:
         return None
-    log = read_steered_log(run_dir)
+    log = read_steered_log(pulls[0])
     if not log:
         return None
     k = int(log["work_eV"].argmax())
@@ -140,16 +150,16 @@ def pull_peak(run_dir: Path) -> dict[str, float] | None:
 
 
 def _work_plot(run_dir: Path, iterations: list[int]) -> Path | None:
-    from potlab.learn.explorers import read_steered_log
+    from potlab.learn.explorers import pull_dirs, read_steered_log
 
     curves = []
     for i in iterations:
-        d = run_dir / f"iter_{i:03d}" / "explore"
-        if (d / "steered_log.csv").exists():
-            log = read_steered_log(d)
+        pulls = pull_dirs(run_dir / f"iter_{i:03d}" / "explore")
+        if pulls:
+            log = read_steered_log(pulls[0])
             if log:
                 curves.append((f"iteration {i}", log))
-    ref = run_dir / "setup" / "reference_run"
+    ref = next(iter(pull_dirs(run_dir / "setup" / "reference_run")), None)
     if not curves:
         return None
     import matplotlib
@@ -162,7 +172,7 @@ def _work_plot(run_dir: Path, iterations: list[int]) -> Path | None:
     for k, (label, log) in enumerate(curves):
         ax.plot(log["anchor_A"], log["work_eV"], color=cmap(k / max(len(curves) - 1, 1)),
                 lw=1, label=label)
-    if (ref / "steered_log.csv").exists():
+    if ref is not None:
         log = read_steered_log(ref)
         if log:
             ax.plot(log["anchor_A"], log["work_eV"], color="k", lw=2, ls="--", label="reference")

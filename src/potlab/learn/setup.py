@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import ase.io
+import numpy as np
 from ase import Atoms
 
 from potlab.atomic import atomic_path
@@ -66,13 +67,18 @@ def reference_md_frames(start: Atoms, method, md: InitialMD, run_dir: Path) -> l
 def reference_run(explorer, start: Atoms, calculator, run_dir: Path, labeller,
                   label_every: int, frames_path: Path | None) -> dict[str, Any]:
     """The explorer's run with the reference: its tracked value and, with ``frames_path``,
-    every ``label_every``-th frame labelled (through the store) and written there."""
+    every ``label_every``-th frame of each of its runs labelled (through the store) and
+    written there, run after run."""
     from potlab.data.writers import write_extxyz
 
     exp = explorer.run(start, calculator, run_dir)
     out: dict[str, Any] = {"value_eV": exp.tracked_eV, "stopped": exp.stopped, "test_frames": 0}
+    if len(exp.tracked_each) > 1:  # several pulls: value_eV is their mean
+        out["values_eV"] = exp.tracked_each
     if frames_path is not None:
-        res = labeller([bare(f) for f in exp.frames[::label_every]])
+        runs = np.zeros(len(exp.frames), int) if exp.run_index is None else exp.run_index
+        in_run = np.arange(len(runs)) - np.unique(runs, return_index=True)[1][runs]
+        res = labeller([bare(f) for f, k in zip(exp.frames, in_run) if k % label_every == 0])
         write_extxyz(frames_path, res.labelled)
         out |= {"test_frames": len(res.labelled), "failed": len(res.failures)}
     return out

@@ -31,6 +31,8 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
             "best_member": tr.get("best_member"),
             "tracked_eV": ms.get("tracked_eV"), "error_eV": ms.get("error_eV"),
             "error_kcal_mol": ms.get("error_kcal_mol"),
+            # with several pulls per side: the error's standard error (None for one pull)
+            "error_se_kcal_mol": ms.get("error_se_kcal_mol"),
             "test_energy_mae_mev_per_atom": ms.get("test_energy_mae_mev_per_atom"),
             "test_forces_mae_mev_per_a": ms.get("test_forces_mae_mev_per_a"),
             "members_error_kcal_mol": mb.get("error_kcal_mol"),
@@ -60,6 +62,12 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def error_text(row: dict[str, Any]) -> str:
+    """``+11.50`` or, with a standard error from several pulls, ``+11.50+-2.31``."""
+    se = row.get("error_se_kcal_mol")
+    return _fmt(row.get("error_kcal_mol"), "+.2f") + ("" if se is None else f"+-{se:.2f}")
+
+
 def status_table(status: dict[str, Any]) -> str:
     """The status as a text table (what the CLI prints)."""
     ref = status["setup"].get("reference_run") or {}
@@ -74,7 +82,7 @@ def status_table(status: dict[str, Any]) -> str:
                      f"{_fmt(r['total'], 'd'):>7}{_fmt(r['threshold'], '.3g'):>10}"
                      f"{_fmt(r['frames_scored'], 'd'):>8}{_fmt(r['selected'], 'd'):>7}"
                      f"{_fmt(r['augmented'], 'd'):>6}{_fmt(r['failed'], 'd'):>7}"
-                     f"{_fmt(r['tracked_eV'], '.4f'):>12}{_fmt(r['error_kcal_mol'], '+.2f'):>14}"
+                     f"{_fmt(r['tracked_eV'], '.4f'):>12}{error_text(r):>14}"
                      f"{_fmt(r['test_forces_mae_mev_per_a'], '.1f'):>11}"
                      f"{_fmt(r['members_spread_kcal_mol'], '.2f'):>12}")
     for r in status["molecules"]:
