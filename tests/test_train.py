@@ -492,3 +492,23 @@ def test_init_model_continues_from_a_trained_model(tmp_path, train_xyz, li3ps4_f
     bad.model = type(bad.model)(name="painn", **tiny_params("painn"))
     with pytest.raises(ConfigError, match="training.init_model"):
         train(bad)
+
+
+def test_a_run_directory_resumes_only_with_its_data_and_model(tmp_path, train_xyz, monkeypatch):
+    """A rerun naming the same training file by another path (absolute when saved,
+    relative now) resumes; another file or another model is refused naming the section."""
+    from potlab.train.checkpoint import check_resume_config
+
+    raw = yaml.safe_load(_write_cfg(tmp_path).read_text())
+    out = tmp_path / "run"
+    out.mkdir()
+    saved = parse_config({**raw, "data": {**raw["data"], "train": str(train_xyz.resolve())}})
+    (out / "config.yaml").write_text(yaml.safe_dump(saved.model_dump(mode="json")))
+    monkeypatch.chdir(tmp_path)
+    check_resume_config(out, parse_config(raw))  # "train.xyz", the same file
+    other = tmp_path / "other.xyz"
+    other.write_bytes(train_xyz.read_bytes())
+    with pytest.raises(ConfigError, match="different 'data' section"):
+        check_resume_config(out, parse_config({**raw, "data": {**raw["data"], "train": "other.xyz"}}))
+    with pytest.raises(ConfigError, match="different 'model' section"):
+        check_resume_config(out, parse_config({**raw, "model": {"name": "schnet", "cutoff": 4.0}}))

@@ -42,6 +42,26 @@ def prepare_run_directory(out: Path) -> None:
                           f"{err.strerror or err}") from None
 
 
+_PATH_KEYS = ("train", "valid", "test", "split_file", "init_from", "init_model")
+
+
+def _same_section(old: Any, new: Any) -> bool:
+    """Equal, or equal but for paths naming the same existing file (an absolute path saved
+    by a run that a rerun names relative to its working directory, or the reverse)."""
+    if old == new:
+        return True
+    if not isinstance(old, dict) or not isinstance(new, dict) or set(old) != set(new):
+        return False
+    for k in old:
+        a, b = old[k], new[k]
+        if a == b:
+            continue
+        if not (k in _PATH_KEYS and isinstance(a, str) and isinstance(b, str)
+                and os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)):
+            return False
+    return True
+
+
 def check_resume_config(out: Path, cfg) -> None:
     """A run directory made with other ``data`` or ``model`` sections is not resumed."""
     saved = Path(out) / "config.yaml"
@@ -50,7 +70,7 @@ def check_resume_config(out: Path, cfg) -> None:
     old = yaml.safe_load(saved.read_text())
     new = cfg.model_dump(mode="json")
     for section in ("data", "model"):
-        if old.get(section) != new.get(section):
+        if not _same_section(old.get(section), new.get(section)):
             raise ConfigError(
                 f"{saved}: the run directory was made with a different '{section}' section; "
                 f"use a new 'out' directory or restore the config"
