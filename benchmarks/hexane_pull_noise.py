@@ -94,8 +94,35 @@ def main() -> int:
         b = np.array([r["barrier_eV"] for r in rows if r["potential"] == name]) / KCAL_MOL_IN_EV
         print(f"{name}: {len(b)} pulls, barrier {b.mean():.2f} kcal/mol, sample std "
               f"{b.std(ddof=1):.2f}, range {b.max() - b.min():.2f} (max - min)")
-    print(f"written: {out / 'pull_noise.csv'}")
+    _plot(rows, out / "pull_noise.png", KCAL_MOL_IN_EV)
+    print(f"written: {out / 'pull_noise.csv'}, {out / 'pull_noise.png'}")
     return 0
+
+
+def _plot(rows: list[dict], path: Path, kcal: float) -> None:
+    """Each pull's barrier by seed, one column per potential, the mean +- sample std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(dict.fromkeys(r["potential"] for r in rows))
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for x, name in enumerate(names):
+        b = np.array([r["barrier_eV"] for r in rows if r["potential"] == name]) / kcal
+        seeds = [r["seed"] for r in rows if r["potential"] == name]
+        ax.plot(np.full(len(b), x) + np.linspace(-0.15, 0.15, len(b)), b, "o", color=f"C{x}")
+        for s, xs, y in zip(seeds, np.full(len(b), x) + np.linspace(-0.15, 0.15, len(b)), b):
+            ax.annotate(str(s), (xs, y), textcoords="offset points", xytext=(4, 0), fontsize=7)
+        ax.errorbar(x + 0.3, b.mean(), yerr=b.std(ddof=1), fmt="s", color="k", capsize=4)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_xlim(-0.5, len(names) - 0.3)
+    ax.set_ylabel("barrier: largest work of one pull (kcal/mol)")
+    ax.set_title("one pull per seed; black: mean +- sample std", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
