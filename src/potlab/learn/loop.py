@@ -97,7 +97,8 @@ class LearningLoop:
 
     def __init__(self, cfg: LearnConfig, out: str | Path, scheduler: str | None = None,
                  on_step: Callable[[int, str, dict[str, Any]], None] | None = None) -> None:
-        self.cfg, self.out = cfg, Path(out)
+        # absolute: the record names files by path, and a rerun may start from another folder
+        self.cfg, self.out = cfg, Path(out).resolve()
         self.scheduler = scheduler
         self.on_step = on_step
         self.out.mkdir(parents=True, exist_ok=True)
