@@ -5,7 +5,7 @@ spring's anchor position (seed 002 Fig. 6, right, as errors along the path).
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_path_errors.py runs/hexane_bench/ani3_inherited
         [--out DIR] [--iterations 0 3 6]
 
-Reads only what the run wrote: ``setup/reference_frames.extxyz`` (frame j is step
+Reads only what the run wrote: ``setup/reference_frames.extxyz`` (of its first pull, frame j is step
 j x ``reference_run.label_every`` of ``setup/reference_run/trajectory.extxyz``),
 ``setup/reference_run/steered_log.csv`` (the anchor at each step), and
 ``iter_k/committee/committee.json`` (the best member's model). Writes ``path_errors.csv``
@@ -33,7 +33,7 @@ def main() -> int:
     import potlab
     from potlab.analysis.trajio import read_trajectory_frames
     from potlab.data import read_frames
-    from potlab.learn.explorers import read_steered_log
+    from potlab.learn.explorers import pull_dirs, read_steered_log
     from potlab.learn.report import pull_peak
     from potlab.potential import predict
 
@@ -47,15 +47,17 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     every = int(json.loads((run / "config.json").read_text())["reference_run"]["label_every"])
-    frames = read_frames(run / "setup" / "reference_frames.extxyz")
-    traj = read_trajectory_frames(run / "setup" / "reference_run" / "trajectory.extxyz")
+    # the first reference pull's labelled frames (a run with repeats labels each pull in turn)
+    first = pull_dirs(run / "setup" / "reference_run")[0]
+    traj = read_trajectory_frames(first / "trajectory.extxyz")
+    frames = read_frames(run / "setup" / "reference_frames.extxyz")[:len(range(0, len(traj), every))]
     steps = np.array([int(traj[j * every].info["step"]) for j in range(len(frames))])
     for j in (0, len(frames) - 1):  # the labelled frame is that trajectory frame
         if not np.allclose(frames[j].positions, traj[j * every].positions):
             raise SystemExit(f"reference frame {j} is not trajectory frame {j * every}")
-    log = read_steered_log(run / "setup" / "reference_run")
+    log = read_steered_log(first)
     anchor = np.interp(steps, log["step"], log["anchor_A"])
-    rupture = pull_peak(run / "setup" / "reference_run")
+    rupture = pull_peak(first)
     e_ref = np.array([f.info["REF_energy"] for f in frames])
     f_ref = [f.arrays["REF_forces"] for f in frames]
 
