@@ -52,6 +52,9 @@ def main() -> int:
     cfg = LearnConfig.model_validate({**json.loads((run / "config.json").read_text()),
                                       "base_dir": str(run)})
     protocol = cfg.protocol()
+    if protocol.repeats > 1:
+        raise SystemExit(f"{run}: its protocol already pulls {protocol.repeats} times "
+                         "(repeats); its record has each pull's barrier")
     start = ase.io.read(run / "setup" / "start.extxyz")
     its = sorted(int(p.name[5:]) for p in run.glob("iter_*")
                  if (p / "committee" / "committee.json").exists())
