@@ -7,6 +7,10 @@ side by side, as in seed 002 Fig. 5:
     ani3_fresh       3 ANI members, fresh random splits every iteration
     ani5_inherited   5 ANI members, inherited splits
     schnet3          3 SchNet members (seed 002 Table 2, eq. 4 with rho = 0.1)
+    ani3_pulls3      ani3_inherited with every steered run pulled 3 times (protocol.repeats):
+                     barriers are means of 3 pulls on both sides, errors carry a standard
+                     error (one pull's barrier scatters with the MD seed alone; see
+                     benchmarks/hexane_pull_noise.py)
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_learn.py [--out runs/hexane_bench]
         [--variants ani3_inherited ani3_fresh] [--preset quick] [--scheduler tcp://...]
@@ -47,6 +51,7 @@ VARIANTS = {
     "schnet3": {"train": {"model": {"name": "schnet", "num_features": 128, "num_filters": 128,
                                     "num_rbf": 25, "num_interactions": 3, "cutoff": 5.0},
                           "training": {"beta": 0.9, "energy_loss": "total", "lr": 5e-4}}},
+    "ani3_pulls3": {"explore": {"protocol": {"repeats": 3}}},
 }
 
 
