@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import ase.io
-import numpy as np
 
 from potlab.atomic import write_text_atomic
 from potlab.learn.assess import Assessor, check_unchanged, frame_errors
@@ -61,10 +60,8 @@ from potlab.learn.resume import check_run_config
 from potlab.learn.scores import read_pool, score_rows, write_scores
 from potlab.learn.selectors import (
     KCAL_MOL_IN_EV,
-    AbsoluteThreshold,
-    CalibratedThreshold,
-    SimilarityScreen,
     select_frames,
+    selectors_of,
 )
 from potlab.learn.setup import (
     bare,
@@ -297,12 +294,7 @@ class LearningLoop:
         from potlab.data import read_frames
 
         sel = self.cfg.select
-        t = sel.threshold
-        threshold = (CalibratedThreshold(t.first_steps, t.n_sigma) if t.kind == "calibrated"
-                     else AbsoluteThreshold(t.value))
-        sim = sel.similarity
-        screen = (SimilarityScreen(sim.min_cv_A, sim.min_energy_kcal_mol * KCAL_MOL_IN_EV,
-                                   sim.max_after_break) if sim.enabled else None)
+        threshold, screen = selectors_of(sel)
         labels = sel.max_new_labels
         left = self.convergence.labels_left(self._labels_added())
         if left is not None:
@@ -313,9 +305,8 @@ class LearningLoop:
                             self.method.charge_spin)
         idx, cal, counts = select_frames(pool, threshold, known, screen, max_frames,
                                          first_only=sel.first_only)
-        result = {"threshold": cal.threshold, "mu": _num(cal.mu), "sigma": _num(cal.sigma),
-                  "calibration_frames": cal.n_frames, "max_frames": max_frames,
-                  "counts": counts, "selected": [int(k) for k in idx]}
+        result = cal.record() | {"max_frames": max_frames, "counts": counts,
+                                 "selected": [int(k) for k in idx]}
         write_text_atomic(json.dumps(result, indent=1), iter_dir(self.out, i) / "selected.json")
         return {k: v for k, v in result.items() if k != "selected"} | {"n_selected": len(idx)}
 
@@ -396,10 +387,6 @@ class LearningLoop:
         from potlab.learn.report import write_report
 
         write_report(self.out)
-
-
-def _num(x: float) -> float | None:
-    return None if np.isnan(x) else float(x)
 
 
 def run_learning(cfg: LearnConfig, out: str | Path, scheduler: str | None = None,

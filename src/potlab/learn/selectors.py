@@ -56,6 +56,14 @@ class Calibration:
     sigma: float = float("nan")
     n_frames: int = 0
 
+    def record(self) -> dict[str, float | int | None]:
+        """As the record keeps it (None for NaN: JSON has no NaN)."""
+        def num(x: float) -> float | None:
+            return None if np.isnan(x) else float(x)
+
+        return {"threshold": self.threshold, "mu": num(self.mu), "sigma": num(self.sigma),
+                "calibration_frames": self.n_frames}
+
 
 @dataclass(frozen=True)
 class CalibratedThreshold:
@@ -194,3 +202,14 @@ def select_frames(pool: Pool, threshold: CalibratedThreshold | AbsoluteThreshold
     idx = MaxCount(max_frames)(pool, idx)
     counts["selected"] = len(idx)
     return idx, cal, counts
+
+
+def selectors_of(spec) -> tuple[CalibratedThreshold | AbsoluteThreshold, SimilarityScreen | None]:
+    """The threshold and the similarity screen a learn config's ``select`` section
+    (:class:`potlab.learn.config.SelectSpec`) describes."""
+    t, sim = spec.threshold, spec.similarity
+    threshold = (CalibratedThreshold(t.first_steps, t.n_sigma) if t.kind == "calibrated"
+                 else AbsoluteThreshold(t.value))
+    screen = (SimilarityScreen(sim.min_cv_A, sim.min_energy_kcal_mol * KCAL_MOL_IN_EV,
+                               sim.max_after_break) if sim.enabled else None)
+    return threshold, screen
