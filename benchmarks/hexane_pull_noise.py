@@ -6,6 +6,12 @@ target tolerance, a single pull cannot tell whether a model meets it.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_pull_noise.py runs/hexane_bench/ani3_inherited
         [--iteration 8] [--seeds 1 2 3] [--out DIR] [--no-reference]
+        [--thermostat berendsen --tdamp 100]
+
+``--thermostat`` (and ``--tdamp``, fs) pulls with another thermostat than the run's
+(seed 002 used Berendsen, which is deterministic once the initial velocities are drawn);
+then the protocol's own seed is pulled again too, into ``--out`` (default
+``pull_noise_<thermostat>``), and nothing of the run's own pulls is read.
 
 Reads the run's ``config.json`` (the protocol and the reference method),
 ``setup/start.extxyz`` and ``iter_k/committee/committee.json`` (the best member). The
@@ -45,13 +51,20 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--thermostat", default=None,
+                    choices=["langevin", "nose-hoover", "bussi", "berendsen"])
+    ap.add_argument("--tdamp", type=float, default=None, help="fs (nose-hoover, bussi, berendsen)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     run = args.run_dir
-    out = args.out or run / "pull_noise"
     cfg = LearnConfig.model_validate({**json.loads((run / "config.json").read_text()),
                                       "base_dir": str(run)})
     protocol = cfg.protocol()
+    changes = {k: v for k, v in (("thermostat", args.thermostat), ("tdamp_fs", args.tdamp))
+               if v is not None}
+    changed = any(getattr(protocol, k) != v for k, v in changes.items())
+    protocol = protocol.model_validate({**protocol.model_dump(), **changes})
+    out = args.out or run / (f"pull_noise_{protocol.thermostat}" if changed else "pull_noise")
     if protocol.repeats > 1:
         raise SystemExit(f"{run}: its protocol already pulls {protocol.repeats} times "
                          "(repeats); its record has each pull's barrier")
@@ -72,7 +85,9 @@ def main() -> int:
 
     rows = []
     for name, own, calc in calculators():
-        runs = [(protocol.seed, own)] + [(s, out / name / f"seed_{s}") for s in args.seeds]
+        seeds = [protocol.seed, *args.seeds] if changed else args.seeds
+        runs = ([] if changed else [(protocol.seed, own)]) + [
+            (s, out / name / f"seed_{s}") for s in dict.fromkeys(seeds)]
         for seed, d in runs:
             if d != own:
                 p = protocol.model_copy(update={"seed": seed})

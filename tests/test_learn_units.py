@@ -213,6 +213,7 @@ def test_bundled_hexane_config_and_quick_preset():
     (lambda r: r["explore"]["protocol"].update(stepz=3), "stepz"),
     (lambda r: r.update(convergance={}), "convergance"),
     (lambda r: r["augment"].update(copies=-1), "augment.copies"),
+    (lambda r: r["relax"].update(thermostat="andersen"), "relax.thermostat"),
 ])
 def test_config_error_names_the_key(edit, key):
     raw = _hexane_raw()
@@ -276,3 +277,29 @@ def test_a_rerun_needs_the_config_the_run_was_started_with(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(older))
     with pytest.raises(LearnConfigError, match=r"\(warm_start differ\)"):
         check_run_config(cfg.model_copy(update={"warm_start": True}), tmp_path)
+
+
+def test_relax_runs_with_the_thermostat_it_names(tmp_path):
+    """Seed 002 relaxed with Berendsen: ``relax.thermostat: berendsen`` runs ASE's
+    NVTBerendsen (deterministic, so a rerun from the same velocities gives the same
+    structure), and the atoms take the run's last frame."""
+    import ase.io
+    from ase.build import molecule
+    from ase.calculators.emt import EMT
+
+    from potlab.learn.config import RelaxSpec
+    from potlab.learn.setup import relax
+
+    spec = RelaxSpec(steps=40, temperature_K=10.0, timestep_fs=0.5, thermostat="berendsen",
+                     tdamp_fs=50.0)
+    runs = []
+    for name in ("a", "b"):
+        atoms = molecule("CH4")
+        atoms.calc = EMT()
+        runs.append(relax(atoms, EMT(), spec, tmp_path / name).positions.copy())
+        saved = json.loads((tmp_path / name / "protocol.json").read_text())["settings"]
+        assert saved["thermostat"] == "berendsen" and saved["tdamp_fs"] == 50.0
+        np.testing.assert_array_equal(
+            runs[-1], ase.io.read(tmp_path / name / "trajectory.extxyz", -1).positions)
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert np.abs(runs[0] - molecule("CH4").positions).max() > 1e-4  # it moved

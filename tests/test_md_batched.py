@@ -1,6 +1,6 @@
 """The batched engine: replicas of different sizes advance together in one model call per
-step and each follows its own physics: NVE equals ASE's velocity Verlet and Nose-Hoover
-ASE's Nose-Hoover chain, Langevin and
+step and each follows its own physics: NVE equals ASE's velocity Verlet, Nose-Hoover
+ASE's Nose-Hoover chain and Berendsen ASE's NVTBerendsen, Langevin and
 Bussi reach each replica's own temperature, a replica with a planted fusion stops while the
 others finish, a replica's trajectory does not depend on its neighbours in the batch, skin
 neighbour lists give the fresh list's pairs and forces at every step, and a committee
@@ -64,12 +64,14 @@ def test_batched_nve_equals_ase_velocity_verlet(tmp_path, pot):
         assert fb[0].info["phase"] == "production"
 
 
-def test_batched_nose_hoover_equals_ase_nose_hoover_chain(tmp_path, pot):
+@pytest.mark.parametrize("thermostat", ["nose-hoover", "berendsen"])
+def test_batched_deterministic_thermostats_equal_ase(tmp_path, pot, thermostat):
     """Seed 000's protocol (a velocity-scaling ramp, then Nose-Hoover NVT) for 3 replicas of
     different sizes and temperatures in float64: the positions, momenta and energies of ASE's
-    NoseHooverChainNVT (the ASE engine) at every stored frame, to 1e-8."""
+    NoseHooverChainNVT (the ASE engine) at every stored frame, to 1e-8; the same for
+    Berendsen against ASE's NVTBerendsen."""
     structures = [cu(), cu((2, 1, 1)), cu((2, 2, 1))]
-    p = proto(ensemble="nvt", thermostat="nose-hoover", tdamp_fs=20.0, steps=200, interval=20,
+    p = proto(ensemble="nvt", thermostat=thermostat, tdamp_fs=20.0, steps=200, interval=20,
               ramp={"start_K": 100.0, "duration_ps": 0.05})
     temps = [300.0, 600.0, 900.0]
     reps = [(a, tmp_path / f"b{k}", temps[k], k) for k, a in enumerate(structures)]

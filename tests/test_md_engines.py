@@ -86,7 +86,8 @@ def _child(script, out, engine, thermostat, model, kill_at):
 
 
 @pytest.mark.parametrize(("engine", "thermostat"), [("ase", "langevin"), ("lammps", "langevin"),
-                                                    ("lammps", "nose-hoover"), ("batched", "bussi"),
+                                                    ("lammps", "nose-hoover"), ("lammps", "berendsen"),
+                                                    ("batched", "bussi"),
                                                     ("batched", "nose-hoover")])
 def test_kill_and_resume_equals_uninterrupted(tmp_path, schnet_file, engine, thermostat):
     killed, ref = tmp_path / "killed", tmp_path / "ref"
@@ -172,6 +173,43 @@ def test_lammps_engine_writes_results_pressure_and_resume_state(tmp_path):
     p_ref = -np.mean(a.get_stress(include_ideal_gas=True)[:3]) / units.GPa
     assert float(rows[0]["pressure_GPa"]) == pytest.approx(p_ref, abs=1e-9)
     assert any(tmp_path.glob("lammps_*.restart"))
+
+
+@pytest.mark.parametrize("engine", ["ase", "lammps", "batched"])
+def test_berendsen_relaxes_free_atoms_at_the_analytic_rate(tmp_path, schnet_file, engine):
+    """Eight copper atoms 10 A apart (beyond the 4 A cutoff: no forces), 600 K towards 300 K:
+    Berendsen's scaling sqrt(1 + dt/tau (T0/T - 1)) changes the temperature by exactly
+    dt/tau (T0 - T) per step, so T_k = T0 + (T_0 - T0) (1 - dt/tau)^k at every logged step,
+    the same for the three engines."""
+    import csv
+
+    import potlab
+    from potlab.md.batched import run_batched
+
+    atoms = bulk("Cu", "sc", a=10.0).repeat((2, 2, 2))
+    p = parse_protocol({"engine": engine, "ensemble": "nvt", "thermostat": "berendsen",
+                        "tdamp_fs": 40.0, "timestep_fs": 2.0, "steps": 40, "interval": 4,
+                        "temperatures_K": [300.0], "initial_temperature_K": 600.0,
+                        "monitors": {"enabled": False}, "formats": ["extxyz"]})
+    pot = potlab.load(schnet_file)
+    if engine == "batched":
+        run_batched([(atoms, tmp_path, 300.0, 3)], pot, p)
+    else:
+        run_md(atoms, pot.calculator(), p, tmp_path, seed=3)
+    with open(tmp_path / "md_log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    steps = np.array([int(r["step"]) for r in rows])
+    temps = np.array([float(r["temperature_K"]) for r in rows])
+    assert list(steps) == list(range(0, 41, 4))
+    assert temps[0] == pytest.approx(600.0, rel=1e-9)
+    target = 300.0
+    if engine == "lammps":  # LAMMPS's metal-unit Boltzmann constant: its 300 K in ASE's units
+        from ase import units
+
+        target *= 8.617343e-5 / units.kB
+    expected = target + (temps[0] - target) * (1 - 2.0 / 40.0) ** steps
+    np.testing.assert_allclose(temps, expected, rtol=1e-9 if engine != "lammps" else 1e-7)
+    assert float(rows[-1]["epot_eV"]) == pytest.approx(float(rows[0]["epot_eV"]), abs=1e-12)
 
 
 def _fused_copper():

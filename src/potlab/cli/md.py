@@ -13,6 +13,7 @@ from pathlib import Path
 
 _FLAG_KEYS = {"ensemble": "ensemble", "thermostat": "thermostat", "temperature": "temperatures_K",
               "timestep": "timestep_fs", "steps": "steps", "friction": "friction_per_fs",
+              "tdamp": "tdamp_fs",
               "seed": "seed", "interval": "interval", "engine": "engine", "repeats": "repeats",
               "model": "model", "structure": "structure", "supercell": "supercell",
               "dtype": "dtype", "device": "device", "pressure": "pressure_GPa", "barostat": "barostat", "skin": "skin_A"}
@@ -28,7 +29,7 @@ def add_parser(subparsers):
     p.add_argument("--supercell", type=int, nargs=3, default=None, metavar=("A", "B", "C"))
     p.add_argument("--protocol", help="YAML protocol (flags given here override its keys)")
     p.add_argument("--ensemble", choices=["nve", "nvt", "npt"])
-    p.add_argument("--thermostat", choices=["langevin", "nose-hoover", "bussi"])
+    p.add_argument("--thermostat", choices=["langevin", "nose-hoover", "bussi", "berendsen"])
     p.add_argument("--barostat", choices=["isotropic", "anisotropic"])
     p.add_argument("--temperature", type=float, nargs="+", help="K (several: one run each)")
     p.add_argument("--pressure", type=float, help="GPa (npt)")
@@ -36,11 +37,12 @@ def add_parser(subparsers):
     p.add_argument("--steps", type=int)
     p.add_argument("--repeats", type=int)
     p.add_argument("--friction", type=float, help="Langevin friction, 1/fs")
+    p.add_argument("--tdamp", type=float, help="Nose-Hoover / Bussi / Berendsen time constant, fs")
     p.add_argument("--seed", type=int)
     p.add_argument("--interval", type=int, help="store a frame and a log row every N steps")
     p.add_argument("--engine", choices=["ase", "lammps", "batched"],
                    help="batched: every temperature and repeat in one model call per step "
-                   "(potlab models; nve, langevin, bussi)")
+                   "(potlab models; nve and nvt with any thermostat)")
     p.add_argument("--skin", type=float, help="Verlet skin (A) of a potlab potential's neighbour list (every engine)")
     p.add_argument("--dtype", choices=["float32", "float64"])
     p.add_argument("--device", help="device of a potlab model: cpu, cuda, cuda:N or auto "

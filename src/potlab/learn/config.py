@@ -65,12 +65,15 @@ class ReferenceSpec(StrictModel):
 
 
 class RelaxSpec(StrictModel):
-    """Seed 002: relax at 10 K (here Langevin) with the reference before pulling; 0 steps
-    starts from the structure as given."""
+    """Seed 002: relax at 10 K with the reference before pulling (seed 002 used Berendsen,
+    the shipped study Langevin); 0 steps starts from the structure as given."""
 
     steps: int = Field(0, ge=0)
     temperature_K: float = Field(10.0, gt=0)
     timestep_fs: float = Field(0.5, gt=0)
+    thermostat: Literal["langevin", "berendsen"] = "langevin"
+    friction_per_fs: float = Field(0.01, gt=0)
+    tdamp_fs: float = Field(100.0, gt=0)
     seed: int = 0
 
 

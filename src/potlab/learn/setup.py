@@ -31,15 +31,16 @@ def make_structure(spec: StructureSpec, resolve: Callable[[str], Path]) -> Atoms
 
 
 def relax(atoms: Atoms, calculator, spec: RelaxSpec, run_dir: Path) -> Atoms:
-    """Seed 002's relaxation: ``spec.steps`` of Langevin MD at ``spec.temperature_K`` with
-    the reference; ``atoms`` take the last frame's positions (resumable: a finished run
-    is read back)."""
+    """Seed 002's relaxation: ``spec.steps`` of NVT MD (``spec.thermostat``) at
+    ``spec.temperature_K`` with the reference; ``atoms`` take the last frame's positions
+    (resumable: a finished run is read back)."""
     if spec.steps == 0:
         return atoms
     from potlab.md.protocol import parse_protocol
     from potlab.md.runner import run_md
 
-    p = parse_protocol({"ensemble": "nvt", "thermostat": "langevin", "steps": spec.steps,
+    p = parse_protocol({"ensemble": "nvt", "thermostat": spec.thermostat, "steps": spec.steps,
+                        "friction_per_fs": spec.friction_per_fs, "tdamp_fs": spec.tdamp_fs,
                         "timestep_fs": spec.timestep_fs, "temperatures_K": [spec.temperature_K],
                         "interval": spec.steps, "seed": spec.seed, "formats": ["extxyz"],
                         "monitors": {"enabled": False}}, source="relax")

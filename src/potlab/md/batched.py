@@ -13,6 +13,9 @@ units, masses amu); the model runs in its own dtype. Integrators, per step of ``
 - Bussi: the CSVR rescaling of Bussi, Donadio and Parrinello (2007, eq. A7) with
   ``tau = tdamp_fs`` and ``3N`` degrees of freedom, then a velocity-Verlet step (the order
   of ASE's ``Bussi``).
+- Berendsen: momenta scaled by ``sqrt(1 + dt/tau (T0/T - 1))``, bounded to [0.9, 1.1],
+  with ``T`` over ``3N`` degrees of freedom, then a velocity-Verlet step (ASE's
+  ``NVTBerendsen`` with ``fixcm=False``, which the ASE engine uses; deterministic).
 - Nose-Hoover: a chain of 3 per replica (Martyna, Klein and Tuckerman 1992), ASE's
   ``NoseHooverChainNVT`` operation for operation: ``Q_0 = 3N kT tdamp^2``, ``Q_j = kT
   tdamp^2``, the chain propagated over dt/2 with the fourth-order Suzuki-Yoshida weights
@@ -220,6 +223,15 @@ class BatchedEngine(Engine):
             alpha[k] = math.sqrt(c + term * (s + r1**2) + 2 * r1 * math.sqrt(c * term))
         self.mom *= torch.from_numpy(alpha).to(self.device)[self.batch][:, None]
 
+    def _berendsen(self) -> None:
+        """Scale each replica's momenta towards its temperature (ASE's ``NVTBerendsen``)."""
+        ratio = self.dt / (self.protocol.tdamp_fs * units.fs)
+        current = self._twice_ekin() / (3 * torch.tensor(self.sizes, dtype=_F64,
+                                                         device=self.device) * units.kB)
+        target = self.kT / units.kB
+        lam = torch.sqrt(1.0 + (target / current - 1.0) * ratio).clamp(0.9, 1.1)
+        self.mom *= lam[self.batch][:, None]
+
     def _twice_ekin(self) -> torch.Tensor:
         """[R] sum over each replica's atoms of p^2 / m (2 x kinetic energy)."""
         return torch.zeros(len(self.sizes), dtype=_F64, device=self.device).index_add(
@@ -257,6 +269,8 @@ class BatchedEngine(Engine):
         for k in range(n):
             if thermostat == "bussi":
                 self._bussi(runs)
+            elif thermostat == "berendsen":
+                self._berendsen()
             elif thermostat == "nose-hoover":
                 self._nose_hoover(0.5 * dt)
             self.mom.add_(forces, alpha=0.5 * dt)

@@ -1,7 +1,9 @@
 """ASE integrators for each ensemble, and their state, saved explicitly for an exact resume.
 
 NVE: velocity Verlet. NVT: Langevin (``friction_per_fs``), Nose-Hoover chain (``tdamp_fs``,
-chain of 3), Bussi CSVR (``tdamp_fs``). NPT: ASE's MTK integrators with a Nose-Hoover chain
+chain of 3), Bussi CSVR (``tdamp_fs``), Berendsen (``tdamp_fs``: ASE's ``NVTBerendsen``, the
+weak coupling seed 002 relaxed and pulled with; it does not sample the canonical ensemble,
+and ASE bounds each step's scaling factor to [0.9, 1.1]). NPT: ASE's MTK integrators with a Nose-Hoover chain
 thermostat; ``isotropic`` scales the volume only (``IsotropicMTKNPT``), ``anisotropic``
 lets all nine cell components move (``MTKNPT``). Units: fs, K, GPa.
 
@@ -25,6 +27,7 @@ from ase.md.bussi import Bussi
 from ase.md.langevin import Langevin
 from ase.md.md import MolecularDynamics
 from ase.md.nose_hoover_chain import MTKNPT, IsotropicMTKNPT, NoseHooverChainNVT
+from ase.md.nvtberendsen import NVTBerendsen
 from ase.md.verlet import VelocityVerlet
 
 from potlab.md.protocol import MDProtocol
@@ -40,6 +43,7 @@ STATE: dict[str, dict[str, tuple[str, ...]]] = {
     "VelocityVerlet": {"dyn": ()},
     "Langevin": {"dyn": ("rng",)},
     "Bussi": {"dyn": ("rng", "transferred_energy")},
+    "NVTBerendsen": {"dyn": ()},  # deterministic: no state beyond positions and momenta
     "NoseHooverChainNVT": {"dyn": (), "thermostat": ("_eta", "_p_eta")},
     "IsotropicMTKNPT": {"dyn": ("_eps", "_p_eps", "_cell0", "_volume0"),
                         "thermostat": ("_eta", "_p_eta"), "barostat": ("_xi", "_p_xi")},
@@ -66,6 +70,9 @@ def make_dynamics(atoms: Atoms, protocol: MDProtocol, temperature_K: float,
                             friction=protocol.friction_per_fs / units.fs, rng=rng, fixcm=False)
         if protocol.thermostat == "bussi":
             return Bussi(atoms, timestep=dt, temperature_K=temperature_K, taut=tdamp, rng=rng)
+        if protocol.thermostat == "berendsen":
+            return NVTBerendsen(atoms, timestep=dt, temperature_K=temperature_K, taut=tdamp,
+                                fixcm=False)
         return NoseHooverChainNVT(atoms, timestep=dt, temperature_K=temperature_K, tdamp=tdamp)
     if ensemble == "npt":
         if not atoms.pbc.all():

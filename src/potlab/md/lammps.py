@@ -234,8 +234,11 @@ class LammpsEngine(Engine):
     """LAMMPS through ``fix external``: one :class:`LammpsSystem` per run, the forces,
     energy and virial from ``calculator``.
 
-    Integration: ``fix nve`` for NVE and the ramp; NVT ``fix langevin`` (``zero yes``) or
-    ``fix temp/csvr`` on top of ``fix nve``, or ``fix nvt`` (Nose-Hoover chain). The
+    Integration: ``fix nve`` for NVE and the ramp; NVT ``fix langevin`` (``zero yes``),
+    ``fix temp/csvr`` or ``fix temp/berendsen`` on top of ``fix nve``, or ``fix nvt``
+    (Nose-Hoover chain). LAMMPS rescales at the end of a step where ASE rescales at the
+    start of the next, so Berendsen's logged temperatures agree and positions differ at
+    the order of one step's rescaling. The
     checkpoint is a LAMMPS binary restart file (exact positions, velocities, image flags,
     box and the Nose-Hoover variables) beside ``checkpoint.pkl``. LAMMPS cannot save the
     state of its random number generators, so the stochastic thermostats are re-created
@@ -271,11 +274,13 @@ class LammpsEngine(Engine):
                 r.data["restarts"].append(st["restart"])
 
     def _fixes(self, r: Run, phase: str) -> None:
-        """(Re-)create the integration fixes for ``phase``; stochastic ones get a new seed."""
+        """(Re-)create the integration fixes for ``phase``; a thermostat fix on top of ``fix nve``
+        (langevin, csvr, berendsen) is re-created at every checkpoint, the stochastic ones
+        with a new seed."""
         p, d = self.protocol, r.data
         sysm: LammpsSystem = d["system"]
         T = r.temperature_K
-        stochastic = phase == "production" and p.ensemble == "nvt" and p.thermostat != "nose-hoover"
+        on_nve = phase == "production" and p.ensemble == "nvt" and p.thermostat != "nose-hoover"
         if d["phase"] != phase:
             for fix in ("integrate", "thermostat"):
                 if fix in d.get("fixes", ()):
@@ -287,13 +292,22 @@ class LammpsEngine(Engine):
                 sysm.command("fix integrate all nve")
             d["fixes"].add("integrate")
             d["phase"], d["reseed"], d["pre"] = phase, True, True
-        if stochastic and d["reseed"]:
+        if on_nve and d["reseed"]:
             if "thermostat" in d["fixes"]:
                 sysm.command("unfix thermostat")
             seed = int(np.random.default_rng([r.seed, r.step]).integers(1, 900_000_000))
             if p.thermostat == "langevin":
                 sysm.command(f"fix thermostat all langevin {T!r} {T!r} "
                              f"{1.0 / p.friction_per_fs / 1000.0!r} {seed} zero yes")
+            elif p.thermostat == "berendsen":
+                # deterministic (no seed); the temperature over 3N degrees of freedom, as
+                # ASE's NVTBerendsen (LAMMPS's default removes the centre of mass's 3)
+                if "temp3n" not in d.setdefault("computes", set()):
+                    sysm.command("compute potlab_temp3n all temp")
+                    sysm.command("compute_modify potlab_temp3n extra/dof 0")
+                    d["computes"].add("temp3n")
+                sysm.command(f"fix thermostat all temp/berendsen {T!r} {T!r} {p.tdamp_fs / 1000.0!r}")
+                sysm.command("fix_modify thermostat temp potlab_temp3n")
             else:
                 sysm.command(f"fix thermostat all temp/csvr {T!r} {T!r} {p.tdamp_fs / 1000.0!r} {seed}")
             d["fixes"].add("thermostat")

@@ -87,7 +87,7 @@ class MDProtocol(_Strict):
     here too, as ``structure``, ``model``, ``calc_kwargs``, ``supercell``)."""
 
     ensemble: Literal["nve", "nvt", "npt"] = "nvt"
-    thermostat: Literal["langevin", "nose-hoover", "bussi"] = "langevin"
+    thermostat: Literal["langevin", "nose-hoover", "bussi", "berendsen"] = "langevin"
     barostat: Literal["isotropic", "anisotropic"] = "isotropic"
     temperatures_K: list[float] = Field(default_factory=lambda: [300.0], min_length=1)
     repeats: int = Field(1, ge=1)
@@ -97,7 +97,8 @@ class MDProtocol(_Strict):
     interval: int = Field(10, ge=1, description="store a frame and a log row every N steps")
     block: int = Field(10, ge=1, description="flush to disk every N stored frames")
     friction_per_fs: float = Field(0.01, gt=0, description="Langevin friction (1/fs)")
-    tdamp_fs: float = Field(100.0, gt=0, description="Nose-Hoover / Bussi time constant (fs)")
+    tdamp_fs: float = Field(100.0, gt=0, description="Nose-Hoover / Bussi / Berendsen time "
+                            "constant (fs)")
     pressure_GPa: float = 1.01325e-4
     pdamp_fs: float = Field(1000.0, gt=0)
     initial_temperature_K: float | None = None
