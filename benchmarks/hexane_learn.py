@@ -11,6 +11,9 @@ side by side, as in seed 002 Fig. 5:
                      barriers are means of 3 pulls on both sides, errors carry a standard
                      error (one pull's barrier scatters with the MD seed alone; see
                      benchmarks/hexane_pull_noise.py)
+    ani3_berendsen   ani3_inherited with seed 002's thermostat: relaxed and pulled with
+                     Berendsen (tau 100 fs; seed 002 gives no tau), deterministic after the
+                     initial velocities
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_learn.py [--out runs/hexane_bench]
         [--variants ani3_inherited ani3_fresh] [--preset quick] [--scheduler tcp://...]
@@ -52,6 +55,8 @@ VARIANTS = {
                                     "num_rbf": 25, "num_interactions": 3, "cutoff": 5.0},
                           "training": {"beta": 0.9, "energy_loss": "total", "lr": 5e-4}}},
     "ani3_pulls3": {"explore": {"protocol": {"repeats": 3}}},
+    "ani3_berendsen": {"relax": {"thermostat": "berendsen", "tdamp_fs": 100.0},
+                       "explore": {"protocol": {"thermostat": "berendsen", "tdamp_fs": 100.0}}},
 }
 
 
