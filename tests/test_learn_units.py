@@ -278,6 +278,17 @@ def test_a_rerun_needs_the_config_the_run_was_started_with(tmp_path):
     with pytest.raises(LearnConfigError, match=r"\(warm_start differ\)"):
         check_run_config(cfg.model_copy(update={"warm_start": True}), tmp_path)
 
+    # the explorer's protocol is compared with its defaults filled: naming a key at its
+    # default is the same protocol, another value is refused naming it
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    def with_protocol(**kw):
+        return at_default.model_copy(update={"explore": cfg.explore.model_copy(
+            update={"protocol": {**cfg.explore.protocol, **kw}})})
+    assert "pdamp_fs" not in cfg.explore.protocol
+    check_run_config(with_protocol(pdamp_fs=1000.0), tmp_path)
+    with pytest.raises(LearnConfigError, match=r"pdamp_fs"):
+        check_run_config(with_protocol(pdamp_fs=500.0), tmp_path)
+
 
 def test_relax_runs_with_the_thermostat_it_names(tmp_path):
     """Seed 002 relaxed with Berendsen: ``relax.thermostat: berendsen`` runs ASE's

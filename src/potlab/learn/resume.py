@@ -15,9 +15,21 @@ from potlab.learn.config import LearnConfig, LearnConfigError
 def loop_settings(config: dict[str, Any]) -> dict[str, Any]:
     """What a resumed run must share with the run it resumes: the config without the
     assessments (they do not change what the loop does) and without the worker counts
-    (where the work runs, not what it computes)."""
+    (where the work runs, not what it computes), the explorer's MD protocol with its
+    defaults filled in."""
     out = json.loads(json.dumps(config))
     out.pop("assess", None)
+    explore = out.get("explore")
+    if isinstance(explore, dict) and isinstance(explore.get("protocol"), dict):
+        # the MD protocol is a free mapping in the config: compared with its defaults
+        # filled, a key written out at its default value is the same protocol
+        from potlab.md.protocol import MDProtocol
+
+        try:
+            explore["protocol"] = MDProtocol(**explore["protocol"]).model_dump(mode="json")
+        except (TypeError, ValueError):
+            pass  # invalid: compared as written
+
     out.get("reference", {}).pop("workers", None)
     com = out.get("train", {}).get("committee")
     if isinstance(com, dict):
