@@ -112,12 +112,12 @@ def main() -> int:
         b = np.array([r["barrier_eV"] for r in rows if r["potential"] == name]) / KCAL_MOL_IN_EV
         print(f"{name}: {len(b)} pulls, barrier {b.mean():.2f} kcal/mol, sample std "
               f"{b.std(ddof=1):.2f}, range {b.max() - b.min():.2f} (max - min)")
-    _plot(rows, out / "pull_noise.png", KCAL_MOL_IN_EV)
+    _plot(rows, out / "pull_noise.png", KCAL_MOL_IN_EV, protocol.thermostat)
     print(f"written: {out / 'pull_noise.csv'}, {out / 'pull_noise.png'}")
     return 0
 
 
-def _plot(rows: list[dict], path: Path, kcal: float) -> None:
+def _plot(rows: list[dict], path: Path, kcal: float, thermostat: str) -> None:
     """Each pull's barrier by seed, one column per potential, the mean +- sample std."""
     import matplotlib
 
@@ -137,7 +137,7 @@ def _plot(rows: list[dict], path: Path, kcal: float) -> None:
     ax.set_xticks(range(len(names)), names)
     ax.set_xlim(-0.5, len(names) - 0.3)
     ax.set_ylabel("barrier: largest work of one pull (kcal/mol)")
-    ax.set_title("one pull per seed; black: mean +- sample std", fontsize=9)
+    ax.set_title(f"one pull per seed ({thermostat}); black: mean +- sample std", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
