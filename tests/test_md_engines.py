@@ -142,6 +142,26 @@ def test_rerun_with_changed_timestep_is_refused(tmp_path):
     assert res.time_ps == pytest.approx(0.02)
 
 
+def test_a_run_saved_before_a_setting_existed_resumes_at_its_default(tmp_path):
+    """protocol.json written by a potlab without ``monitors.bond_stretch_factor`` stands for
+    its default (None): the finished run is read back, not refused; a value other than the
+    default is refused naming the key, and a key since removed counts as a difference."""
+    cu = bulk("Cu", "fcc", a=3.61, cubic=True)
+    first = run_md(cu, EMT(), _cu_proto(), tmp_path)
+    saved = json.loads((tmp_path / "protocol.json").read_text())
+    del saved["settings"]["monitors"]["bond_stretch_factor"]
+    (tmp_path / "protocol.json").write_text(json.dumps(saved))
+    again = run_md(cu, EMT(), _cu_proto(), tmp_path)
+    assert again.steps == first.steps == 20
+    with pytest.raises(ProtocolError, match=r"monitors\.bond_stretch_factor"):
+        run_md(cu, EMT(), _cu_proto(monitors={"density_g_cm3": [2.0, 20.0],
+                                              "bond_stretch_factor": 2.0}), tmp_path)
+    saved["settings"]["thermostat_chain"] = 3  # a setting this potlab does not know
+    (tmp_path / "protocol.json").write_text(json.dumps(saved))
+    with pytest.raises(ProtocolError, match=r"thermostat_chain"):
+        run_md(cu, EMT(), _cu_proto(), tmp_path)
+
+
 def test_old_checkpoint_is_refused(tmp_path):
     import pickle
 

@@ -55,6 +55,41 @@ def test_bond_monitor_fires_on_stretched_bond(ethane):
     assert "C-C" in res.reason
 
 
+def test_bond_monitor_factor_fires_beyond_twice_the_initial_length(ethane):
+    """Seed 003's explorer criterion: a bond 100 % longer than at the start. The C-C bond
+    (1.53 A) at 1.9x passes and at 2.1x fires; a C-H bond (1.09 A) stretched by 1.2 A
+    (2.1x) fires the factor test but not a +1.5 A absolute one."""
+    cc = np.linalg.norm(ethane.positions[1] - ethane.positions[0])
+
+    def pull(factor):
+        def edit(i, a):
+            if i >= 5:
+                a.positions[1] = a.positions[0] + (ethane.positions[1] - ethane.positions[0]) * factor
+        return edit
+
+    mon = BondMonitor(max_stretch=None, max_factor=2.0)
+    frames = _frames(ethane, edit=pull(1.9))
+    frames[0].positions[:] = ethane.positions  # the initial lengths, exactly
+    assert check_trajectory(frames, monitors=[mon]).stable
+    frames = _frames(ethane, edit=pull(2.1))
+    frames[0].positions[:] = ethane.positions
+    res = check_trajectory(frames, monitors=[BondMonitor(max_stretch=None, max_factor=2.0)])
+    assert not res.stable and res.frame == 5 and "C-C" in res.reason and "x" in res.reason
+    assert f"{cc:.2f} A" in res.reason  # the initial length
+
+    def pull_h(i, a):
+        if i >= 5:
+            d = ethane.positions[2] - ethane.positions[0]
+            a.positions[2] = ethane.positions[0] + d / np.linalg.norm(d) * (np.linalg.norm(d) + 1.2)
+    frames = _frames(ethane, edit=pull_h)
+    frames[0].positions[:] = ethane.positions
+    assert check_trajectory(frames, monitors=[BondMonitor(max_stretch=1.5)]).stable
+    res = check_trajectory(frames, monitors=[BondMonitor(max_stretch=1.5, max_factor=2.0)])
+    assert not res.stable and "C-H" in res.reason
+    with pytest.raises(ValueError):
+        BondMonitor(max_stretch=None, max_factor=None)
+
+
 def test_bond_monitor_follows_bonds_across_the_cell_boundary():
     m = molecule("CO")
     m.cell = [6.0, 6.0, 6.0]

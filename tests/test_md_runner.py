@@ -94,7 +94,7 @@ def test_protocol_rejects_unknown_key(tmp_path):
     with pytest.raises(ProtocolError, match=r"p\.yaml: ramp\.duratoin_ps: unknown key 'duratoin_ps'"):
         load_protocol(f)
     with pytest.raises(ProtocolError, match="thermostat"):
-        parse_protocol({"thermostat": "berendsen"})
+        parse_protocol({"thermostat": "andersen"})
 
 
 def test_examples_parse():

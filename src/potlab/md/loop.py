@@ -41,7 +41,14 @@ from potlab.md.monitors import (
     StabilityResult,
     TemperatureMonitor,
 )
-from potlab.md.protocol import MDProtocol, Monitors, ProtocolError, differing_keys, run_settings
+from potlab.md.protocol import (
+    MDProtocol,
+    Monitors,
+    ProtocolError,
+    differing_keys,
+    run_settings,
+    settings_with_defaults,
+)
 from potlab.md.steered import STEERED_COLUMNS, activation_energy
 from potlab.md.trajectory import (
     CHECKPOINT,
@@ -66,8 +73,9 @@ def build_monitors(settings: Monitors, target_K: float | None) -> list[Monitor]:
     if not settings.enabled:
         return []
     mons: list[Monitor] = [FiniteMonitor()]
-    if settings.bond_stretch_A is not None:
-        mons.append(BondMonitor(settings.bond_stretch_A, exclude_elements=settings.exclude_elements))
+    if settings.bond_stretch_A is not None or settings.bond_stretch_factor is not None:
+        mons.append(BondMonitor(settings.bond_stretch_A, exclude_elements=settings.exclude_elements,
+                                max_factor=settings.bond_stretch_factor))
     if settings.fusion_fraction is not None:
         mons.append(FusionMonitor(settings.fusion_fraction))
     if settings.density_g_cm3 is not None:
@@ -144,6 +152,8 @@ class RunLoop:
         saved_path = out / SAVED_PROTOCOL
         if saved_path.exists():
             old = json.loads(saved_path.read_text())
+            if isinstance(old.get("settings"), dict):
+                old["settings"] = settings_with_defaults(old["settings"])
             keys = differing_keys(old, json.loads(json.dumps(saved)))
             if keys:
                 shown = ", ".join(k.removeprefix("settings.") for k in keys)

@@ -59,7 +59,9 @@ class Monitor:
 
 
 class BondMonitor(Monitor):
-    """A bond present at t=0 stretched beyond its initial length + ``max_stretch`` (A).
+    """A bond present at t=0 stretched beyond its initial length + ``max_stretch`` (A), or
+    beyond ``max_factor`` times its initial length (seed 003's active-learning explorer:
+    2, a bond 100 % longer); either may be None.
 
     Bonds are the atom pairs closer than the sum of ASE's covalent ``natural_cutoffs`` at t=0
     (times ``mult``) plus ``skin`` (A; 0.3 as in ASE's ``build_neighbor_list``, since real
@@ -72,9 +74,13 @@ class BondMonitor(Monitor):
 
     name = "bond"
 
-    def __init__(self, max_stretch: float = 0.5, mult: float = 1.0, skin: float = 0.3,
-                 exclude_elements: Sequence[str] | None = None) -> None:
-        self.max_stretch = float(max_stretch)
+    def __init__(self, max_stretch: float | None = 0.5, mult: float = 1.0, skin: float = 0.3,
+                 exclude_elements: Sequence[str] | None = None,
+                 max_factor: float | None = None) -> None:
+        if max_stretch is None and max_factor is None:
+            raise ValueError("BondMonitor needs max_stretch or max_factor")
+        self.max_stretch = None if max_stretch is None else float(max_stretch)
+        self.max_factor = None if max_factor is None else float(max_factor)
         self.mult, self.skin = float(mult), float(skin)
         self.exclude_elements = IONIC_ELEMENTS if exclude_elements is None else tuple(exclude_elements)
 
@@ -100,13 +106,24 @@ class BondMonitor(Monitor):
     def check(self, atoms: Atoms, time_fs: float) -> str | None:
         if len(self.i) == 0:
             return None
-        stretch = self.lengths(atoms) - self.len0
-        k = int(np.argmax(stretch))
-        if stretch[k] > self.max_stretch:
-            a, b = int(self.i[k]), int(self.j[k])
-            return (f"bond {a}-{b} ({atoms[a].symbol}-{atoms[b].symbol}) stretched by "
-                    f"{stretch[k]:.2f} A (> {self.max_stretch} A) from {self.len0[k]:.2f} A")
+        length = self.lengths(atoms)
+        if self.max_stretch is not None:
+            stretch = length - self.len0
+            k = int(np.argmax(stretch))
+            if stretch[k] > self.max_stretch:
+                return (f"bond {self._name(atoms, k)} stretched by {stretch[k]:.2f} A "
+                        f"(> {self.max_stretch} A) from {self.len0[k]:.2f} A")
+        if self.max_factor is not None:
+            ratio = length / self.len0
+            k = int(np.argmax(ratio))
+            if ratio[k] > self.max_factor:
+                return (f"bond {self._name(atoms, k)} at {ratio[k]:.2f} x its initial "
+                        f"{self.len0[k]:.2f} A (> {self.max_factor} x)")
         return None
+
+    def _name(self, atoms: Atoms, k: int) -> str:
+        a, b = int(self.i[k]), int(self.j[k])
+        return f"{a}-{b} ({atoms[a].symbol}-{atoms[b].symbol})"
 
 
 class FusionMonitor(Monitor):

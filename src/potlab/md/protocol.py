@@ -60,6 +60,8 @@ class Monitors(_Strict):
     enabled: bool = True
     stop: bool = True
     bond_stretch_A: float | None = 0.5
+    #: a bond beyond this factor times its initial length (seed 003's explorer: 2.0)
+    bond_stretch_factor: float | None = Field(None, gt=1.0)
     exclude_elements: list[str] | None = None  # bond monitor; None: groups 1 and 2
     fusion_fraction: float | None = 0.5
     density_g_cm3: tuple[float, float] | None = (0.2, 2.0)
@@ -161,6 +163,16 @@ def run_settings(protocol: MDProtocol) -> dict[str, Any]:
     list of temperatures, the repeat count and the base seed (the run's own temperature
     and seed are saved beside them)."""
     return protocol.model_dump(mode="json", exclude=set(_NOT_COMPARED))
+
+
+def settings_with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """Saved :func:`run_settings` with the fields they lack at their defaults: a run made
+    before a setting existed ran with the behaviour its default keeps. ``saved`` as it is
+    when it no longer validates (a setting since removed or renamed: it differs)."""
+    try:
+        return run_settings(MDProtocol(**saved))
+    except (ValidationError, TypeError):
+        return saved
 
 
 def differing_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
