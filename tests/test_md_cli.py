@@ -18,7 +18,7 @@ def test_cli_runs_emt_end_to_end(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "potlab.cli", "md", "--model", "ase.calculators.emt:EMT",
            "--calc-kwargs", '{"asap_cutoff": false}', "--structure", str(s), "--supercell", "2", "1", "1",
-           "--ensemble", "nvt", "--thermostat", "bussi", "--temperature", "400", "--timestep", "2",
+           "--ensemble", "nvt", "--thermostat", "bussi", "--tdamp", "50", "--temperature", "400", "--timestep", "2",
            "--steps", "40", "--interval", "10", "--protocol", str(proto), "--out", str(out)]
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, env={"POTLAB_QUIET": "1",
                                                                    "OMP_NUM_THREADS": "1", "PATH": ""})
@@ -29,6 +29,10 @@ def test_cli_runs_emt_end_to_end(tmp_path):
     assert tuple(rows[0]) == LOG_COLUMNS and [r[0] for r in rows[1:]] == ["0", "10", "20", "30", "40"]
     assert len(ase.io.read(out / "T400K_r0" / "trajectory.extxyz", ":")[0]) == 8
     assert not (out / "T400K_r0" / "trajectory.traj").exists()
+    import json
+
+    saved = json.loads((out / "T400K_r0" / "protocol.json").read_text())["settings"]
+    assert saved["thermostat"] == "bussi" and saved["tdamp_fs"] == 50.0  # --tdamp reached it
 
     # the log and the run summary beside it give the drift and the speed
     from potlab.analysis.drift import drift_from_log
