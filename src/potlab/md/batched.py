@@ -226,10 +226,8 @@ class BatchedEngine(Engine):
     def _berendsen(self) -> None:
         """Scale each replica's momenta towards its temperature (ASE's ``NVTBerendsen``)."""
         ratio = self.dt / (self.protocol.tdamp_fs * units.fs)
-        current = self._twice_ekin() / (3 * torch.tensor(self.sizes, dtype=_F64,
-                                                         device=self.device) * units.kB)
-        target = self.kT / units.kB
-        lam = torch.sqrt(1.0 + (target / current - 1.0) * ratio).clamp(0.9, 1.1)
+        # T0 / T = 3N kB T0 / sum(p^2 / m)
+        lam = torch.sqrt(1.0 + (self.dof_kT / self._twice_ekin() - 1.0) * ratio).clamp(0.9, 1.1)
         self.mom *= lam[self.batch][:, None]
 
     def _twice_ekin(self) -> torch.Tensor:
