@@ -8,6 +8,8 @@ everywhere: the file, the dotted key, what is wrong.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,23 @@ class StrictModel(BaseModel):
     """A pydantic model that refuses unknown keys (``extra="forbid"``)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def as_now(record: dict[str, Any], model: type[BaseModel], *, given: dict[str, Any] | None = None,
+           exclude: Iterable[str] = ()) -> dict[str, Any] | None:
+    """A settings record a run wrote (``config.json``, a protocol, an assessment's spec) read
+    as ``model`` is now: the fields it lacks at their defaults, since a run made before a
+    setting existed ran with the behaviour its default keeps. ``given`` supplies fields a
+    record does not keep (a base directory); they and ``exclude`` are left out of the JSON
+    dict returned. None when the record no longer validates (a setting since removed or
+    renamed: it differs from any settings now)."""
+    given = given or {}
+    try:
+        full = model.model_validate({**record, **given})
+    except (ValidationError, TypeError):
+        return None
+    dumped = full.model_dump(mode="json", exclude=set(given) | set(exclude))
+    return json.loads(json.dumps(dumped))
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:

@@ -59,12 +59,9 @@ def same_spec(recorded: dict[str, Any], item) -> bool:
     """Whether ``item`` has the settings a finished assessment recorded. A field the record
     lacks (it was added to the spec after the record was written) counts as unchanged when
     ``item`` leaves it at its default: the run it records used that behaviour."""
-    from pydantic import ValidationError
+    from potlab.strict import as_now
 
-    try:  # the record read as the spec it is now fills the fields it lacks with their defaults
-        return spec_of(type(item).model_validate(recorded)) == spec_of(item)
-    except ValidationError:  # a setting since removed or renamed: it differs
-        return False
+    return as_now(recorded, type(item)) == spec_of(item)
 
 
 def check_unchanged(recorded: dict[str, Any], item, kind: str) -> None:

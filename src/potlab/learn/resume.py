@@ -24,11 +24,9 @@ def loop_settings(config: dict[str, Any]) -> dict[str, Any]:
         # the MD protocol is a free mapping in the config: compared with its defaults
         # filled, a key written out at its default value is the same protocol
         from potlab.md.protocol import MDProtocol
+        from potlab.strict import as_now
 
-        try:
-            explore["protocol"] = MDProtocol(**explore["protocol"]).model_dump(mode="json")
-        except (TypeError, ValueError):
-            pass  # invalid: compared as written
+        explore["protocol"] = as_now(explore["protocol"], MDProtocol) or explore["protocol"]
 
     out.get("reference", {}).pop("workers", None)
     com = out.get("train", {}).get("committee")
@@ -41,13 +39,9 @@ def with_defaults(old: dict[str, Any], cfg: LearnConfig) -> dict[str, Any]:
     """``old`` (a ``config.json`` as written) with the fields it lacks at their defaults: a
     run started before a field existed ran with the behaviour that field's default keeps.
     ``old`` as it is when it no longer validates (a setting since removed: it differs)."""
-    from pydantic import ValidationError
+    from potlab.strict import as_now
 
-    try:
-        full = type(cfg).model_validate({**old, "base_dir": cfg.base_dir})
-    except ValidationError:
-        return old
-    return full.model_dump(mode="json", exclude={"base_dir"})
+    return as_now(old, type(cfg), given={"base_dir": cfg.base_dir}) or old
 
 
 def check_run_config(cfg: LearnConfig, out: Path) -> None:

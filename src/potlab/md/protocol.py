@@ -24,6 +24,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from potlab.strict import StrictModel as _Strict
+from potlab.strict import as_now
 from potlab.strict import format_validation_error as _format
 
 
@@ -169,10 +170,8 @@ def settings_with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
     """Saved :func:`run_settings` with the fields they lack at their defaults: a run made
     before a setting existed ran with the behaviour its default keeps. ``saved`` as it is
     when it no longer validates (a setting since removed or renamed: it differs)."""
-    try:
-        return run_settings(MDProtocol(**saved))
-    except (ValidationError, TypeError):
-        return saved
+    now = as_now(saved, MDProtocol, exclude=_NOT_COMPARED)
+    return saved if now is None else now
 
 
 def differing_keys(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
