@@ -24,8 +24,9 @@ after a kill). Cost on this 2-core machine, measured on ani3_inherited's record
 iteration is 11-13 min (7-10 min of committee training, 3 members x 180 CPU-s on 2 cores with
 their start-up and evaluation; ~2 min of the best member's steered MD; ~2 min of the other
 members' runs; labelling under a minute); after the relax, setup (2000 reference MD frames, the
-reference SMD and its labels) ~4 min; a variant of 10 iterations ~2-2.5 h, the assessments
-another hour (SchNet and MACE 600 CPU-s each, two molecules). Prints per variant and
+reference SMD and its labels) ~4 min; a variant of 10 iterations ~2-2.5 h (ani3_berendsen
+on 2026-12-02: 1.5 h, about 9 min an iteration, with a test run beside it), the assessments
+another half hour to hour (SchNet and MACE 600 CPU-s each, two molecules). Prints per variant and
 iteration the labels, the barrier of the best member against GFN2-xTB's (kcal/mol) and the
 test-set force MAE, then the variants side by side (``comparison.md`` and ``.png`` in
 ``--out``, as ``potlab learn compare`` writes them) and the total wall time.

@@ -5,7 +5,7 @@ run's own start structure. If the same potential's barrier scatters by more than
 target tolerance, a single pull cannot tell whether a model meets it.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_pull_noise.py runs/hexane_bench/ani3_inherited
-        [--iteration 8] [--seeds 1 2 3] [--out DIR] [--no-reference]
+        [--iteration 8 [9 ...]] [--seeds 1 2 3] [--out DIR] [--no-reference]
         [--thermostat berendsen --tdamp 100]
 
 ``--thermostat`` (and ``--tdamp``, fs) pulls with another thermostat than the run's
@@ -19,7 +19,10 @@ run's own pulls (seed = the protocol's) are read from ``setup/reference_run`` an
 ``iter_k/explore``, not rerun. Each new pull goes to ``--out/<reference|iter_k>/seed_<s>``
 (resumable: a finished pull is read back). Writes ``pull_noise.csv`` (potential, seed,
 barrier_eV, rupture force, anchor at the largest work, whether a bond broke) and prints
-per potential the mean, the sample standard deviation and the range in kcal/mol.
+per potential the mean, the sample standard deviation and the range in kcal/mol. With the
+reference pulled, ``pull_noise_errors.csv`` gives per iteration the error of the mean
+barrier against the reference's mean with its standard error (both means' in quadrature)
+and the mean of the same-seed differences with theirs.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--iteration", type=int, default=None, help="default: the last trained")
+    ap.add_argument("--iteration", type=int, nargs="+", default=None,
+                    help="one or more; default: the last trained")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--no-reference", action="store_true")
@@ -71,17 +75,21 @@ def main() -> int:
     start = ase.io.read(run / "setup" / "start.extxyz")
     its = sorted(int(p.name[5:]) for p in run.glob("iter_*")
                  if (p / "committee" / "committee.json").exists())
-    it = its[-1] if args.iteration is None else args.iteration
-    info = json.loads((run / f"iter_{it:03d}" / "committee" / "committee.json").read_text())
-    best = info["members"][info["best_member"]]["member"]
-    model = run / f"iter_{it:03d}" / "committee" / f"member_{best}" / "model.pt"
+    iterations = [its[-1]] if args.iteration is None else args.iteration
+
+    def best_model(it: int) -> Path:
+        info = json.loads((run / f"iter_{it:03d}" / "committee" / "committee.json").read_text())
+        best = info["members"][info["best_member"]]["member"]
+        return run / f"iter_{it:03d}" / "committee" / f"member_{best}" / "model.pt"
 
     def calculators():
         if not args.no_reference:
             method = get_method(cfg.reference.method, cfg.reference.settings)
             method.check()
             yield "reference", run / "setup" / "reference_run", method.calculator(start)
-        yield f"iter_{it}", run / f"iter_{it:03d}" / "explore", potlab.load(model).calculator()
+        for it in iterations:
+            yield (f"iter_{it}", run / f"iter_{it:03d}" / "explore",
+                   potlab.load(best_model(it)).calculator())
 
     rows = []
     for name, own, calc in calculators():
@@ -114,7 +122,45 @@ def main() -> int:
               f"{b.std(ddof=1):.2f}, range {b.max() - b.min():.2f} (max - min)")
     _plot(rows, out / "pull_noise.png", KCAL_MOL_IN_EV, protocol.thermostat)
     print(f"written: {out / 'pull_noise.csv'}, {out / 'pull_noise.png'}")
+    if not args.no_reference:
+        errors = _errors(rows, KCAL_MOL_IN_EV)
+        with open(out / "pull_noise_errors.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(errors[0]))
+            w.writeheader()
+            w.writerows(errors)
+        for e in errors:
+            print(f"{e['potential']}: error of the mean {e['error_of_means_kcal_mol']:+.2f} +- "
+                  f"{e['error_of_means_se_kcal_mol']:.2f} kcal/mol; same-seed differences "
+                  f"{e['paired_mean_kcal_mol']:+.2f} +- {e['paired_se_kcal_mol']:.2f} "
+                  f"({e['pulls']} pulls)")
+        print(f"written: {out / 'pull_noise_errors.csv'}")
     return 0
+
+
+def _errors(rows: list[dict], kcal: float) -> list[dict]:
+    """Per model: its mean barrier minus the reference's, with the standard error of the
+    two means in quadrature, and the mean (and standard error) of the differences between
+    pulls of the same seed, in kcal/mol."""
+    import numpy as np
+
+    def by_seed(name):
+        return {r["seed"]: r["barrier_eV"] / kcal for r in rows if r["potential"] == name}
+
+    ref = by_seed("reference")
+    r = np.array(list(ref.values()))
+    out = []
+    for name in dict.fromkeys(x["potential"] for x in rows if x["potential"] != "reference"):
+        mine = by_seed(name)
+        m = np.array(list(mine.values()))
+        d = np.array([mine[s] - ref[s] for s in mine if s in ref])
+        out.append({"potential": name, "pulls": len(m),
+                    "mean_kcal_mol": m.mean(), "reference_mean_kcal_mol": r.mean(),
+                    "error_of_means_kcal_mol": m.mean() - r.mean(),
+                    "error_of_means_se_kcal_mol": float(np.hypot(m.std(ddof=1) / np.sqrt(len(m)),
+                                                                 r.std(ddof=1) / np.sqrt(len(r)))),
+                    "paired_mean_kcal_mol": d.mean(),
+                    "paired_se_kcal_mol": d.std(ddof=1) / np.sqrt(len(d))})
+    return out
 
 
 def _plot(rows: list[dict], path: Path, kcal: float, thermostat: str) -> None:
