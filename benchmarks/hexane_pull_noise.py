@@ -76,6 +76,9 @@ def main() -> int:
     its = sorted(int(p.name[5:]) for p in run.glob("iter_*")
                  if (p / "committee" / "committee.json").exists())
     iterations = [its[-1]] if args.iteration is None else args.iteration
+    if missing := [k for k in iterations if k not in its]:
+        ap.error(f"{run}: no trained committee for iteration(s) {missing} "
+                 f"(iter_k/committee/committee.json; trained: {its})")
 
     def best_model(it: int) -> Path:
         info = json.loads((run / f"iter_{it:03d}" / "committee" / "committee.json").read_text())
