@@ -5,8 +5,15 @@ run's own start structure. If the same potential's barrier scatters by more than
 target tolerance, a single pull cannot tell whether a model meets it.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_pull_noise.py runs/hexane_bench/ani3_inherited
-        [--iteration 8 [9 ...]] [--seeds 1 2 3] [--out DIR] [--no-reference]
-        [--thermostat berendsen --tdamp 100]
+        [--iteration 8 [9 ...]] [--seeds 1 2 3 | --seeds 3-23] [--out DIR] [--no-reference]
+        [--thermostat berendsen --tdamp 100] [--engine batched|ase]
+
+A model's new pulls run together on the batched engine (one model call per step for all
+its seeds; ``--engine ase`` pulls them one after another), the reference's one after
+another on the ASE engine. Same seed, same start: with Berendsen both engines follow one
+trajectory to rounding (tests/test_md_batched.py), and a float32 model's last bits
+differ between a batch and a single graph, so over 6500 steps a batched pull and a
+single pull of one seed are two draws of the same distribution, not one number.
 
 ``--thermostat`` (and ``--tdamp``, fs) pulls with another thermostat than the run's
 (seed 002 used Berendsen, which is deterministic once the initial velocities are drawn);
@@ -15,8 +22,8 @@ then the protocol's own seed is pulled again too, into ``--out`` (default
 
 Reads the run's ``config.json`` (the protocol and the reference method),
 ``setup/start.extxyz`` and ``iter_k/committee/committee.json`` (the best member). The
-run's own pulls (seed = the protocol's) are read from ``setup/reference_run`` and
-``iter_k/explore``, not rerun. Each new pull goes to ``--out/<reference|iter_k>/seed_<s>``
+run's own pulls (the protocol's seed, or with ``repeats: N`` seeds seed..seed+N-1 in
+``T<T>K_r<r>``) are read from ``setup/reference_run`` and ``iter_k/explore``, not rerun. Each new pull goes to ``--out/<reference|iter_k>/seed_<s>``
 (resumable: a finished pull is read back). Writes ``pull_noise.csv`` (potential, seed,
 barrier_eV, rupture force, anchor at the largest work, whether a bond broke) and prints
 per potential the mean, the sample standard deviation and the range in kcal/mol. With the
@@ -31,6 +38,7 @@ import argparse
 import csv
 import json
 import os
+import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -52,7 +60,10 @@ def main() -> int:
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--iteration", type=int, nargs="+", default=None,
                     help="one or more; default: the last trained")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--seeds", nargs="+", default=["1", "2", "3"],
+                    help="seeds, or ranges a-b (inclusive)")
+    ap.add_argument("--engine", default="batched", choices=["batched", "ase"],
+                    help="how a model's new pulls run (the reference's: ase)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--thermostat", default=None,
@@ -69,9 +80,12 @@ def main() -> int:
     changed = any(getattr(protocol, k) != v for k, v in changes.items())
     protocol = protocol.model_validate({**protocol.model_dump(), **changes})
     out = args.out or run / (f"pull_noise_{protocol.thermostat}" if changed else "pull_noise")
-    if protocol.repeats > 1:
-        raise SystemExit(f"{run}: its protocol already pulls {protocol.repeats} times "
-                         "(repeats); its record has each pull's barrier")
+    try:
+        seeds_asked = _seeds(args.seeds)
+    except ValueError as err:
+        ap.error(f"--seeds: {err}")
+    own_pulls = _own_pulls(protocol)
+    protocol = protocol.model_copy(update={"repeats": 1})
     start = ase.io.read(run / "setup" / "start.extxyz")
     its = sorted(int(p.name[5:]) for p in run.glob("iter_*")
                  if (p / "committee" / "committee.json").exists())
@@ -94,15 +108,25 @@ def main() -> int:
             yield (f"iter_{it}", run / f"iter_{it:03d}" / "explore",
                    potlab.load(best_model(it)).calculator())
 
-    rows = []
+    from potlab.md.batched import run_batched
+    from potlab.md.engine import Replica
+
+    rows, timings = [], []
     for name, own, calc in calculators():
-        seeds = [protocol.seed, *args.seeds] if changed else args.seeds
-        runs = ([] if changed else [(protocol.seed, own)]) + [
-            (s, out / name / f"seed_{s}") for s in dict.fromkeys(seeds)]
-        for seed, d in runs:
-            if d != own:
-                p = protocol.model_copy(update={"seed": seed})
-                SteeredExplorer(p).run(start.copy(), calc, d)
+        mine = [] if changed else [(s, own / sub if sub else own) for s, sub in own_pulls]
+        taken = {s for s, _ in mine}
+        new = [(s, out / name / f"seed_{s}") for s in dict.fromkeys(
+            ([protocol.seed] if changed else []) + seeds_asked) if s not in taken]
+        t0 = time.perf_counter()
+        if new and name != "reference" and args.engine == "batched":
+            T = protocol.temperatures_K[0]
+            run_batched([Replica(start.copy(), d, T, s) for s, d in new], calc, protocol)
+        else:
+            for seed, d in new:
+                SteeredExplorer(protocol.model_copy(update={"seed": seed})).run(
+                    start.copy(), calc, d)
+        timings.append((name, len(new), time.perf_counter() - t0))
+        for seed, d in mine + new:
             peak = pull_peak(d)
             broke = bool(broken_bonds(read_frames_of(d)[-1:], start, cfg.explore.break_factor)[0])
             rows.append({"potential": name, "seed": seed, "dir": str(d), "barrier_eV": peak["work"],
@@ -123,6 +147,9 @@ def main() -> int:
         b = np.array([r["barrier_eV"] for r in rows if r["potential"] == name]) / KCAL_MOL_IN_EV
         print(f"{name}: {len(b)} pulls, barrier {b.mean():.2f} kcal/mol, sample std "
               f"{b.std(ddof=1):.2f}, range {b.max() - b.min():.2f} (max - min)")
+    for name, n, sec in timings:
+        how = "ase" if name == "reference" else args.engine
+        print(f"{name}: {n} new pulls in {sec:.0f} s wall ({how} engine; 0 if read back)")
     _plot(rows, out / "pull_noise.png", KCAL_MOL_IN_EV, protocol.thermostat)
     print(f"written: {out / 'pull_noise.csv'}, {out / 'pull_noise.png'}")
     if not args.no_reference:
@@ -138,6 +165,31 @@ def main() -> int:
                   f"({e['pulls']} pulls)")
         print(f"written: {out / 'pull_noise_errors.csv'}")
     return 0
+
+
+def _seeds(given: list[str]) -> list[int]:
+    """``["1", "3-5"]`` -> [1, 3, 4, 5]."""
+    out = []
+    for g in given:
+        a, sep, b = g.partition("-")
+        lo, hi = int(a), int(b) if sep else int(a)
+        if hi < lo:
+            raise ValueError(f"empty range {g}")
+        out += range(lo, hi + 1)
+    return out
+
+
+def _own_pulls(protocol) -> list[tuple[int, str | None]]:
+    """The pulls a learn run made itself: (seed, subdirectory or None) - one pull in the run
+    directory, or ``repeats`` pulls in T<T>K_r<r> with seeds seed + r."""
+    from potlab.md.protocol import run_dir_name
+
+    if protocol.repeats == 1 and len(protocol.temperatures_K) == 1:
+        return [(protocol.seed, None)]
+    if len(protocol.temperatures_K) > 1:
+        raise SystemExit("pull noise: the run's protocol pulls at several temperatures")
+    T = protocol.temperatures_K[0]
+    return [(protocol.seed + r, run_dir_name(T, r)) for r in range(protocol.repeats)]
 
 
 def _errors(rows: list[dict], kcal: float) -> list[dict]:

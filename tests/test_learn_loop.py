@@ -401,12 +401,14 @@ def test_warm_start_continues_each_member_from_the_previous_iteration(inputs, un
         parse_learn_config(raw)
 
 
-def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path):
+@pytest.mark.parametrize("engine", ["ase", "batched"])
+def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path, engine):
     """``repeats: 2`` on the steered protocol: the reference run and every explorer run pull
     twice with their own seeds; the tracked value is the mean of the two pulls' largest
     work (read here from each pull's own steered log), the first pull is the single pull
     of the protocol's seed (run here with EMT), the frames of both pulls are scored, and
-    the error carries the standard error of both means."""
+    the error carries the standard error of both means. With engine batched the model's
+    pulls run together and EMT's (the reference) on engine ase."""
     from potlab.learn.explorers import read_steered_log
     from potlab.learn.selectors import KCAL_MOL_IN_EV
     from potlab.md import parse_protocol
@@ -415,8 +417,15 @@ def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path):
     raw = raw_config(inputs, iterations=2)
     raw["reference_run"] = {"enabled": True, "label_every": 3}
     raw["explore"]["protocol"]["repeats"] = 2
+    raw["explore"]["protocol"]["engine"] = engine
     out = tmp_path / "run"
     run_learning(parse_learn_config(raw), out)
+
+    def engine_of(run):
+        return json.loads((run / "protocol.json").read_text())["settings"]["engine"]
+
+    assert engine_of(out / "setup" / "reference_run" / "T20K_r1") == "ase"
+    assert engine_of(out / "iter_000" / "explore" / "T20K_r1") == engine
 
     def max_works(run):
         return [float(read_steered_log(run / f"T20K_r{r}")["work_eV"].max()) for r in (0, 1)]
@@ -428,6 +437,7 @@ def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path):
     assert ref_each[0] != pytest.approx(ref_each[1], rel=1e-6)  # other seed, other pull
     single = dict(raw["explore"]["protocol"])
     single.pop("repeats")
+    single["engine"] = "ase"
     one = run_md(ase.io.read(inputs / "start.xyz"), EMT(), parse_protocol(single), tmp_path / "one")
     assert one.activation_energy_eV == pytest.approx(ref_each[0], rel=1e-9)
     assert ref["test_frames"] == len(range(0, 31, 3)) * 2  # every 3rd of 31 frames, per pull

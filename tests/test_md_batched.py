@@ -4,7 +4,8 @@ ASE's Nose-Hoover chain and Berendsen ASE's NVTBerendsen, Langevin and
 Bussi reach each replica's own temperature, a replica with a planted fusion stops while the
 others finish, a replica's trajectory does not depend on its neighbours in the batch, skin
 neighbour lists give the fresh list's pairs and forces at every step, and a committee
-evaluated every k steps logs (and can stop on) its spread."""
+evaluated every k steps logs (and can stop on) its spread. Steered MD in the batch pulls
+every replica as the ASE engine's spring does, and its work is the energy it put in."""
 
 import csv
 
@@ -243,6 +244,67 @@ def test_committee_uncertainty_every_k_steps(tmp_path, pot, committee_file, engi
     assert ase.io.read(tmp_path / "stop" / "trajectory.traj", -1).info["step"] == 5
 
 
+def read_csv(path):
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    return {k: np.array([float(r[k] or "nan") for r in rows]) for k in rows[0]}
+
+
+def cluster(n, pbc=False):
+    """n Cu atoms on a zig-zag line (a molecule, or periodic in a large cell)."""
+    from ase import Atoms
+
+    a = Atoms(f"Cu{n}", positions=[[2.4 * i, 0.3 * (i % 2), 0.1 * (i % 3)] for i in range(n)])
+    a.center(vacuum=6.0)
+    a.pbc = pbc
+    return a
+
+
+@pytest.mark.parametrize("pbc", [False, True])
+def test_batched_steered_md_equals_ase_spring(tmp_path, pot, pbc):
+    """Seed 002's pull (moving spring, Berendsen NVT) on 3 replicas of 5, 6 and 8 atoms with
+    groups of one and two atoms, batched in float64: every stored frame's positions,
+    momenta and energy (spring included) and every steered_log row (anchor, length, tension,
+    work) equal the ASE engine's SteeredSpring run to 1e-8, molecule and periodic cell."""
+    structures = [cluster(5, pbc), cluster(6, pbc), cluster(8, pbc)]
+    p = proto(ensemble="nvt", thermostat="berendsen", tdamp_fs=50.0, steps=200, interval=20,
+              steered={"group_a": [0, 1], "group_b": [4], "k_eV_A2": 5.0, "velocity_A_ps": 20.0})
+    temps = [20.0, 50.0, 100.0]
+    reps = [(a, tmp_path / f"b{k}", temps[k], k) for k, a in enumerate(structures)]
+    results = run_batched(reps, pot, p)
+    for k, a in enumerate(structures):
+        ref = run_md(a, pot.calculator(), p, tmp_path / f"a{k}", temperature_K=temps[k], seed=k)
+        fa = ase.io.read(tmp_path / f"a{k}" / "trajectory.traj", ":")
+        fb = ase.io.read(tmp_path / f"b{k}" / "trajectory.traj", ":")
+        assert len(fa) == len(fb) == 11
+        for x, y in zip(fa, fb):
+            np.testing.assert_allclose(y.positions, x.positions, rtol=0, atol=1e-8)
+            np.testing.assert_allclose(y.get_momenta(), x.get_momenta(), rtol=0, atol=1e-8)
+            np.testing.assert_allclose(y.get_forces(), x.get_forces(), rtol=0, atol=1e-8)
+            assert y.get_potential_energy() == pytest.approx(x.get_potential_energy(), abs=1e-8)
+        sa, sb = read_csv(tmp_path / f"a{k}" / "steered_log.csv"), read_csv(tmp_path / f"b{k}" / "steered_log.csv")
+        assert list(sb["step"]) == list(range(201))
+        for col in ("anchor_A", "spring_length_A", "spring_force_eV_A", "work_eV"):
+            np.testing.assert_allclose(sb[col], sa[col], rtol=0, atol=1e-8)
+        assert sb["anchor_A"][-1] - sb["anchor_A"][0] == pytest.approx(20.0 * 0.2)  # 4 A in 200 fs
+        assert sb["work_eV"].max() > 0.1  # the spring did pull
+        assert results[k].activation_energy_eV == pytest.approx(ref.activation_energy_eV, abs=1e-8)
+
+
+def test_batched_pull_work_is_the_energy_put_in(tmp_path, pot):
+    """NVE pulls of two replicas in one batch: the work the log integrates equals the gain of
+    kinetic + potential energy (spring included), the work theorem, for each replica."""
+    p = proto(ensemble="nve", steps=300, interval=1, temperatures_K=[20.0],
+              steered={"group_a": [0], "group_b": [3], "k_eV_A2": 5.0, "velocity_A_ps": 20.0})
+    reps = [(cluster(4), tmp_path / "r0", 20.0, 0), (cluster(5), tmp_path / "r1", 40.0, 1)]
+    run_batched(reps, pot, p)
+    for r in ("r0", "r1"):
+        s, lg = read_csv(tmp_path / r / "steered_log.csv"), read_csv(tmp_path / r / "md_log.csv")
+        assert s["work_eV"][-1] > 0.2  # the spring did pull
+        np.testing.assert_allclose(lg["etot_eV"] - lg["etot_eV"][0], s["work_eV"],
+                                   atol=2e-3 + 0.01 * np.abs(s["work_eV"]).max())
+
+
 def test_batched_refuses_what_it_cannot_do(pot):
     from potlab.md.protocol import ProtocolError
 
@@ -252,3 +314,8 @@ def test_batched_refuses_what_it_cannot_do(pot):
 
     with pytest.raises(ValueError, match="potlab potential"):
         run_md(cu(), EMT(), proto(engine="batched"), "/nonexistent/never")
+    with pytest.raises(ProtocolError, match="share atoms"):
+        proto(steered={"group_a": [0, 1], "group_b": [1]})
+    with pytest.raises(ValueError, match="atom index 7"):
+        run_batched([(cu(), "/nonexistent/never", 300.0, 0)], pot,
+                    proto(steered={"group_a": [0], "group_b": [7]}))

@@ -30,9 +30,12 @@ from potlab.md.batched import run_batched
 
 def main(out, engine, thermostat, model, kill_at):
   kill_at = int(kill_at)
+  thermostat, _, steered = thermostat.partition("+")  # "berendsen+steered": a pull too
   p = parse_protocol(dict(engine=engine, ensemble="nvt", thermostat=thermostat, steps=60,
                         timestep_fs=2.0, interval=2, block=3, temperatures_K=[500.0],
-                        tdamp_fs=20.0, monitors=dict(enabled=False)))
+                        tdamp_fs=20.0, monitors=dict(enabled=False),
+                        steered=dict(group_a=[0], group_b=[1], k_eV_A2=2.0,
+                                     velocity_A_ps=10.0) if steered else None))
   pot = potlab.load(model)
   calls = [0]
 
@@ -88,7 +91,8 @@ def _child(script, out, engine, thermostat, model, kill_at):
 @pytest.mark.parametrize(("engine", "thermostat"), [("ase", "langevin"), ("lammps", "langevin"),
                                                     ("lammps", "nose-hoover"), ("lammps", "berendsen"),
                                                     ("batched", "bussi"),
-                                                    ("batched", "nose-hoover")])
+                                                    ("batched", "nose-hoover"),
+                                                    ("batched", "berendsen+steered")])
 def test_kill_and_resume_equals_uninterrupted(tmp_path, schnet_file, engine, thermostat):
     killed, ref = tmp_path / "killed", tmp_path / "ref"
     script = tmp_path / "md_child.py"
@@ -114,6 +118,10 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, schnet_file, engine, the
             np.testing.assert_allclose(fa.get_momenta(), fb.get_momenta(), rtol=0, atol=atol)
         rows = (killed / r / "md_log.csv").read_text().splitlines()
         assert [int(x.split(",")[0]) for x in rows[1:]] == list(range(0, 61, 2))
+        if "steered" in thermostat:  # the pull's log resumes row for row, its work with it
+            steer = (killed / r / "steered_log.csv").read_text().splitlines()
+            assert steer == (ref / r / "steered_log.csv").read_text().splitlines()
+            assert [int(x.split(",")[0]) for x in steer[1:]] == list(range(61))
         res = json.loads((killed / r / "result.json").read_text())
         assert res["steps"] == 60 and res["extra"]["engine"] == engine
 

@@ -10,11 +10,14 @@
 
 Both go through :func:`potlab.md.run_md` (a killed explorer resumes from its checkpoint)
 and store a frame every ``protocol.interval`` steps; those frames are what gets scored.
+With ``engine: batched`` a model's repeats (pulls) advance together in one model call per
+step; the reference's run one after another on engine ase (:func:`protocol_for`).
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,8 @@ import numpy as np
 from ase import Atoms
 
 from potlab.md.monitors import BondMonitor, FusionMonitor
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -119,6 +124,21 @@ def error_standard_error(model: list[float] | None, reference: list[float] | Non
     return float(np.hypot(mean_and_sem(model)[1], mean_and_sem(reference)[1]))
 
 
+def protocol_for(protocol, calculator):
+    """``protocol`` for ``calculator``: engine batched runs a potlab potential's pulls (or MD
+    runs) together, one model call per step; the reference method's calculator (xTB, EMT)
+    cannot be batched, so its runs of the same protocol go one after another on engine ase
+    (the same integrator: a Berendsen or Nose-Hoover replica follows the ASE engine's
+    trajectory, tested in tests/test_md_batched.py)."""
+    from potlab.md.runner import batchable
+
+    if protocol.engine == "batched" and not batchable(calculator):
+        log.info("engine batched runs potlab potentials: %s runs on engine ase",
+                 type(calculator).__name__)
+        return protocol.model_copy(update={"engine": "ase"})
+    return protocol
+
+
 @dataclass(frozen=True)
 class SteeredExplorer:
     """Steered MD with ``protocol`` (a :class:`potlab.md.MDProtocol` with ``steered``).
@@ -135,7 +155,7 @@ class SteeredExplorer:
     def run(self, atoms: Atoms, calculator, out_dir: str | Path) -> Exploration:
         from potlab.md.runner import run_md, run_protocol
 
-        p = self.protocol
+        p = protocol_for(self.protocol, calculator)
         if p.repeats == 1 and len(p.temperatures_K) == 1:
             results = [run_md(atoms, calculator, p, out_dir, resume=True)]
             dirs = [Path(out_dir)]
@@ -146,14 +166,14 @@ class SteeredExplorer:
         for k, d in enumerate(dirs):
             fr = read_frames_of(d)
             st = [int(f.info["step"]) for f in fr]
-            log = read_steered_log(d)
-            by_step = dict(zip(log["step"].astype(int), log["spring_length_A"]))
+            pull = read_steered_log(d)
+            by_step = dict(zip(pull["step"].astype(int), pull["spring_length_A"]))
             frames += fr
             steps += st
             cv += [by_step.get(s, np.nan) for s in st]
             index += [k] * len(fr)
             if k == 0:
-                curve = (log["anchor_A"].tolist(), log["work_eV"].tolist())
+                curve = (pull["anchor_A"].tolist(), pull["work_eV"].tolist())
         each = [r.activation_energy_eV for r in results]
         tracked = None if None in each else mean_and_sem(each)[0]
         return Exploration(frames, np.array(steps), np.array(cv), tracked, curve,
@@ -175,7 +195,7 @@ class MDExplorer:
         from potlab.md.protocol import Uncertainty
         from potlab.md.runner import run_protocol
 
-        p = self.protocol
+        p = protocol_for(self.protocol, calculator)
         if self.stop_max_forces_var is not None:
             if self.committee is None:
                 raise ValueError("MDExplorer: stop_max_forces_var needs the committee file")

@@ -42,9 +42,7 @@ class ASEEngine(Engine):
             spring = None
             if p.steered is not None:
                 s = p.steered
-                for idx in (*s.group_a, *s.group_b):
-                    if not 0 <= idx < len(atoms):
-                        raise ValueError(f"steered: atom index {idx} outside 0..{len(atoms) - 1}")
+                s.check_atoms(len(atoms))
                 spring = SteeredSpring(self.calculator, s.group_a, s.group_b, s.k_eV_A2,
                                        s.velocity_A_ps, s.rest_length_A)
             atoms.calc = spring or self.calculator

@@ -29,6 +29,14 @@ the others go on. Neighbour lists are :class:`~potlab.graph.skin.SkinNeighbourLi
 replica (``protocol.skin_A``; 0 searches every step), in one canonical order, so the
 graph and forces do not depend on the skin. NPT is not implemented here (the protocol
 refuses it for engine batched).
+
+Steered MD (``protocol.steered``) puts :mod:`potlab.md.steered`'s moving spring on every
+replica at once: the mass-weighted centres of the two groups, the tension ``k (L - r)``, its
+forces added to the model's and its energy to the potential energy, as the ASE engine's
+:class:`~potlab.md.steered.SteeredSpring` does, with the same timing (the forces of step
+n -> n+1 at t_(n+1)) and the same trapezoidal work, one ``steered_log.csv`` row per step.
+Many pulls of one model then cost about one model call per step (seed 002's barrier is a
+pull's maximum work, and one pull scatters with its seed).
 """
 
 from __future__ import annotations
@@ -97,7 +105,25 @@ class BatchedEngine(Engine):
                 forces=None, energy=None, stress=None,
                 eta=self._chain(st, "eta"), p_eta=self._chain(st, "p_eta"),
             )
-        self._compute(list(runs), stress=True)
+            if self.protocol.steered is not None:
+                self.protocol.steered.check_atoms(len(a))
+                saved = (st or {}).get("spring")
+                r.data["spring"] = dict(saved) if saved else {
+                    "work_eV": 0.0, "last": None, "rest_length_A": self._rest_length(r)}
+        self._compute(list(runs), stress=True, steps=[r.step for r in runs])
+        for r in runs:
+            if self.protocol.steered is not None and r.engine_state is None:
+                r.steer_rows.append(self._steer_row(r, 0))
+
+    def _rest_length(self, r: Run) -> float:
+        """The spring's length at time 0: the protocol's, else the start's centre distance."""
+        s = self.protocol.steered
+        if s.rest_length_A is not None:
+            return float(s.rest_length_A)
+        d = r.data
+        cen = [(d["masses"][g] * d["pos"][g]).sum(0) / d["masses"][g].sum()
+               for g in (list(s.group_a), list(s.group_b))]
+        return float(torch.linalg.vector_norm(self._mic(r, (cen[1] - cen[0])[None])[0]))
 
     def _chain(self, state: dict | None, key: str) -> torch.Tensor:
         """[1, 3] Nose-Hoover chain variable of a run: saved, or zero (a new chain)."""
@@ -185,14 +211,17 @@ class BatchedEngine(Engine):
             pbc=torch.tensor(np.stack([r.data["pbc"] for r in group]), device=dev),
             n_atoms=torch.tensor(sizes, device=dev))
 
-    def _compute(self, group: list[Run], stress: bool) -> torch.Tensor:
-        """Forces [n, 3] (float64) for ``group``; energies and stress kept per run."""
+    def _compute(self, group: list[Run], stress: bool, steps: list[int]) -> torch.Tensor:
+        """Forces [n, 3] (float64) for ``group`` at ``steps`` (the spring's time); energies
+        and stress kept per run."""
         g = self.graph(group)
         want_stress = stress and bool(g.pbc.all(dim=1).any())
         out = self.pot(g, forces=True, stress=want_stress)
         self.calls += 1
         forces = out["forces"].detach().to(_F64)
         energy = out["energy"].detach().double().cpu().numpy()
+        if self.protocol.steered is not None:
+            energy = energy + self._spring(group, g.positions.detach(), forces, steps)
         st = out["stress"].detach().double().cpu().numpy() if want_stress else None
         start = 0
         for k, r in enumerate(group):
@@ -202,6 +231,62 @@ class BatchedEngine(Engine):
             r.data["stress"] = st[k] if st is not None and r.data["pbc"].all() else None
             start += n
         return forces
+
+    # ---- steered MD ----------------------------------------------------------------------
+    def _mic(self, r: Run, d: torch.Tensor) -> torch.Tensor:
+        """Minimum-image ``d`` [k, 3] in a periodic replica's cell (as the ASE engine)."""
+        if not r.data["pbc"].any():
+            return d
+        from ase.geometry import find_mic
+
+        v = find_mic(d.cpu().numpy(), r.data["cell"], r.data["pbc"])[0]
+        return torch.from_numpy(np.asarray(v)).to(d)
+
+    def _spring(self, group: list[Run], pos: torch.Tensor, forces: torch.Tensor,
+                steps: list[int]) -> np.ndarray:
+        """Add each replica's spring forces to ``forces`` (in place) at ``steps``; keep its
+        anchor, length and tension for the log; return its spring energies (eV)."""
+        s, dev = self.protocol.steered, self.device
+        key = (tuple(r.index for r in group), "spring")
+        if key != getattr(self, "_spring_key", None):
+            offsets = np.cumsum([0] + [len(r.data["species"]) for r in group])[:-1]
+            m = torch.cat([r.data["masses"] for r in group])[:, 0]
+            self._spring_idx = []
+            for g in (s.group_a, s.group_b):
+                idx = torch.tensor(offsets[:, None] + np.asarray(g)[None, :], device=dev)
+                self._spring_idx.append((idx, m[idx] / m[idx].sum(dim=1, keepdim=True)))
+            self._spring_key = key
+        (ia, wa), (ib, wb) = self._spring_idx
+        centres = [(w[..., None] * pos[i]).sum(dim=1) for i, w in ((ia, wa), (ib, wb))]
+        d = centres[1] - centres[0]  # [R, 3], A
+        if any(r.data["pbc"].any() for r in group):
+            d = torch.cat([self._mic(r, d[k:k + 1]) for k, r in enumerate(group)])
+        length = torch.linalg.vector_norm(d, dim=1)
+        anchor = torch.tensor([r.data["spring"]["rest_length_A"] for r in group], dtype=_F64,
+                              device=dev)
+        anchor = anchor + s.velocity_A_ps / 1000.0 * self.protocol.timestep_fs * torch.tensor(
+            steps, dtype=_F64, device=dev)
+        unit = torch.where(length[:, None] > 0, d / length.clamp_min(1e-300)[:, None], 0.0)
+        pull = s.k_eV_A2 * (length - anchor)[:, None] * unit  # dU/d(centre_b), eV/A
+        forces.index_add_(0, ia.reshape(-1), (wa[..., None] * pull[:, None, :]).reshape(-1, 3))
+        forces.index_add_(0, ib.reshape(-1), -(wb[..., None] * pull[:, None, :]).reshape(-1, 3))
+        L, r_ = anchor.cpu().numpy(), length.cpu().numpy()
+        for k, r in enumerate(group):
+            r.data["spring_now"] = (float(L[k]), float(r_[k]), float(s.k_eV_A2 * (L[k] - r_[k])))
+        return 0.5 * s.k_eV_A2 * (r_ - L) ** 2
+
+    def _steer_row(self, r: Run, step: int) -> dict[str, float]:
+        """The ``steered_log.csv`` row of ``r`` at ``step`` (its forces just computed there):
+        the work integrates f dL by the trapezoidal rule, as SteeredSpring.record."""
+        sp = r.data["spring"]
+        L, length, f = r.data["spring_now"]
+        if sp["last"] is not None:
+            L0, f0 = sp["last"]
+            sp["work_eV"] += 0.5 * (f + f0) * (L - L0)
+        sp["last"] = (L, f)
+        return {"step": step, "time_ps": step * self.protocol.timestep_fs / 1000,
+                "anchor_A": L, "spring_length_A": length, "spring_force_eV_A": f,
+                "work_eV": sp["work_eV"]}
 
     # ---- integration -------------------------------------------------------------------
     def _noise(self, group: list[Run]) -> torch.Tensor:
@@ -278,10 +363,14 @@ class BatchedEngine(Engine):
                 self.pos.add_(self.mom / m, alpha=0.5 * dt)
             else:
                 self.pos.add_(self.mom / m, alpha=dt)
-            forces = self._compute(runs, stress=stress and k == n - 1)
+            step = runs[0].step + k + 1  # a group is at one step
+            forces = self._compute(runs, stress=stress and k == n - 1, steps=[step] * len(runs))
             self.mom.add_(forces, alpha=0.5 * dt)
             if thermostat == "nose-hoover":
                 self._nose_hoover(0.5 * dt)
+            if self.protocol.steered is not None:
+                for r in runs:
+                    r.steer_rows.append(self._steer_row(r, step))
 
     # ---- reporting -----------------------------------------------------------------------
     def frames(self, runs: list[Run], stress: bool = True) -> list[Atoms]:
@@ -312,7 +401,8 @@ class BatchedEngine(Engine):
         return {"positions": d["pos"].detach().cpu().numpy().copy(),
                 "momenta": d["mom"].detach().cpu().numpy().copy(), "cell": d["cell"].copy(),
                 "nhc": {"eta": d["eta"].detach().cpu().numpy().ravel().copy(),
-                        "p_eta": d["p_eta"].detach().cpu().numpy().ravel().copy()}}
+                        "p_eta": d["p_eta"].detach().cpu().numpy().ravel().copy()},
+                "spring": dict(d["spring"]) if "spring" in d else None}
 
     def stop(self, run: Run) -> None:
         if self._key is not None and run.index in self._key:
@@ -331,7 +421,7 @@ def run_batched(replicas: list[Replica | tuple], potential, protocol: MDProtocol
     out_dir, temperature_K, seed)`` (``temperature_K``/``seed`` None: the protocol's first
     temperature / its seed; structures may differ in size and composition). ``potential``:
     a :class:`~potlab.potential.Potential` (or its calculator). ``protocol``: an
-    :class:`MDProtocol` with ensemble nve, or nvt with any thermostat (any
+    :class:`MDProtocol` with ensemble nve, or nvt with any thermostat, steered or not (any
     ``engine`` value; this function is the batched engine). ``resume``: continue
     checkpoints (after checking the saved settings; a finished replica returns its
     result.json), else start over. ``committee``: a Committee evaluated every

@@ -53,6 +53,23 @@ class Steered(_Strict):
     velocity_A_ps: float = 1.0
     rest_length_A: float | None = None
 
+    @model_validator(mode="after")
+    def _distinct(self) -> Steered:
+        for name in ("group_a", "group_b"):
+            g = getattr(self, name)
+            if len(set(g)) != len(g):
+                raise ValueError(f"{name} lists an atom twice: {g}")
+        shared = sorted(set(self.group_a) & set(self.group_b))
+        if shared:
+            raise ValueError(f"group_a and group_b share atoms {shared}")
+        return self
+
+    def check_atoms(self, n_atoms: int) -> None:
+        """Refuse an index outside a structure of ``n_atoms`` atoms (every engine)."""
+        for idx in (*self.group_a, *self.group_b):
+            if not 0 <= idx < n_atoms:
+                raise ValueError(f"steered: atom index {idx} outside 0..{n_atoms - 1}")
+
 
 class Monitors(_Strict):
     """Live stability monitors (see :mod:`potlab.md.monitors`); ``stop`` ends the run when one
@@ -136,8 +153,6 @@ class MDProtocol(_Strict):
             if self.ensemble == "npt":
                 raise ValueError("engine batched runs nve and nvt (npt runs with engine ase "
                                  "or lammps)")
-            if self.steered is not None:
-                raise ValueError("engine batched does not run steered MD (use engine ase)")
         if self.engine == "lammps" and (self.ensemble == "npt" or self.steered is not None):
             raise ValueError("engine lammps runs nve and nvt (npt and steered MD run with "
                              "engine ase)")

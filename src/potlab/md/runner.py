@@ -57,6 +57,15 @@ def _potential_of(calculator):
     return pot
 
 
+def batchable(calculator) -> bool:
+    """Whether engine batched can run ``calculator`` (a potlab potential or its calculator)."""
+    try:
+        _potential_of(calculator)
+    except ValueError:
+        return False
+    return True
+
+
 def run_md(atoms: Atoms, calculator: Calculator, protocol: MDProtocol, out_dir: str | Path,
            temperature_K: float | None = None, seed: int | None = None,
            monitors: list[Monitor] | None = None, resume: bool = True,
@@ -106,4 +115,4 @@ def run_protocol(atoms: Atoms, calculator: Calculator, protocol: MDProtocol,
                    resume=resume, committee=committee) for rep in reps]
 
 
-__all__ = ["MDResult", "build_monitors", "protocol_replicas", "run_md", "run_protocol"]
+__all__ = ["MDResult", "batchable", "build_monitors", "protocol_replicas", "run_md", "run_protocol"]
