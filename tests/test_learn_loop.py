@@ -450,3 +450,8 @@ def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path, engine):
     assert it0["error_se_kcal_mol"] == pytest.approx(se / KCAL_MOL_IN_EV, rel=1e-9)
     report = (out / "report.md").read_text()
     assert "mean of 2 pulls" in report and "+-" in report
+    # the record keeps where each side's first pull peaked (a report from the record alone)
+    first = read_steered_log(out / "iter_000" / "explore" / "T20K_r0")
+    assert it0["peak"]["work"] == pytest.approx(model_each[0], rel=1e-12)
+    assert it0["peak"]["force"] == pytest.approx(first["spring_force_eV_A"].max(), rel=1e-12)
+    assert ref["peak"]["work"] == pytest.approx(ref_each[0], rel=1e-12)

@@ -30,7 +30,8 @@ def run_summary(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     st = learn_status(run_dir)
     tol, k = _target(run_dir)
-    ref_peak = pull_peak(run_dir / "setup" / "reference_run")
+    ref_peak = ((st["setup"].get("reference_run") or {}).get("peak")
+                or pull_peak(run_dir / "setup" / "reference_run"))
     rows = []
     for r in st["iterations"]:
         if r["error_kcal_mol"] is None:
@@ -41,7 +42,7 @@ def run_summary(run_dir: str | Path) -> dict:
                      "members_error_kcal_mol": r["members_error_kcal_mol"],
                      "test_forces_mae_mev_per_a": r["test_forces_mae_mev_per_a"],
                      "rupture_force_minus_reference_eV_A": _peak_diff(
-                         run_dir / f"iter_{r['iteration']:03d}" / "explore", ref_peak)})
+                         r["peak"], run_dir / f"iter_{r['iteration']:03d}" / "explore", ref_peak)})
     run, longest, met_at = 0, 0, None
     for r in rows:
         run = run + 1 if tol is not None and r["abs_error_kcal_mol"] < tol else 0
@@ -54,8 +55,9 @@ def run_summary(run_dir: str | Path) -> dict:
             "best": best, "last": rows[-1] if rows else None, "finished": st["finished"]}
 
 
-def _peak_diff(explore_dir: Path, ref_peak: dict | None) -> float | None:
-    pk = pull_peak(explore_dir)
+def _peak_diff(recorded: dict | None, explore_dir: Path, ref_peak: dict | None) -> float | None:
+    """Rupture force minus the reference's: from the record, else the run's steered log."""
+    pk = recorded or pull_peak(explore_dir)
     return None if pk is None or ref_peak is None else pk["force"] - ref_peak["force"]
 
 

@@ -243,6 +243,11 @@ class LearningLoop:
                "run_dirs": exp.run_dirs}
         if len(exp.tracked_each) > 1:  # several pulls: tracked_eV is their mean
             out["tracked_each_eV"] = exp.tracked_each
+        if self.cfg.explore.kind == "steered":
+            from potlab.learn.report import pull_peak
+
+            # where the (first) pull peaked, so a report read from the record alone has it
+            out["peak"] = pull_peak(iter_dir(self.out, i) / "explore")
         return out
 
     def _errors(self) -> list[float | None]:

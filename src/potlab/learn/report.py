@@ -23,7 +23,7 @@ def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     st = learn_status(run_dir)
     ref = st["setup"].get("reference_run") or {}
-    ref_peak = pull_peak(run_dir / "setup" / "reference_run")
+    ref_peak = ref.get("peak") or pull_peak(run_dir / "setup" / "reference_run")
     lines = [f"# potlab learn: {run_dir.name}", "",
              (f"Reference value of the tracked quantity: {_f(ref.get('value_eV'), '.4f')} eV "
               f"({ref.get('test_frames', 0)} labelled reference frames as the test set)."), ""]
@@ -47,7 +47,7 @@ def write_report(run_dir: str | Path) -> Path:
     peaks = []
     for r in st["iterations"]:
         members = r["members_error_kcal_mol"]
-        pk = pull_peak(run_dir / f"iter_{r['iteration']:03d}" / "explore")
+        pk = r["peak"] or pull_peak(run_dir / f"iter_{r['iteration']:03d}" / "explore")
         if pk:
             peaks.append((r["iteration"], pk))
         lines.append(

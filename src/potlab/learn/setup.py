@@ -72,8 +72,12 @@ def reference_run(explorer, start: Atoms, calculator, run_dir: Path, labeller,
     written there, run after run."""
     from potlab.data.writers import write_extxyz
 
+    from potlab.learn.report import pull_peak
+
     exp = explorer.run(start, calculator, run_dir)
     out: dict[str, Any] = {"value_eV": exp.tracked_eV, "stopped": exp.stopped, "test_frames": 0}
+    if exp.work_curve is not None:  # a steered run: where its (first) pull peaked
+        out["peak"] = pull_peak(Path(run_dir))
     if len(exp.tracked_each) > 1:  # several pulls: value_eV is their mean
         out["values_eV"] = exp.tracked_each
     if frames_path is not None:

@@ -23,14 +23,17 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
     total = rec.get(-1, "initial_data")
     n_total = total["n_frames"] if total else None
     for i in rec.iterations():
-        tr, ms, mb, sc, se, au, la, me = (rec.get(i, s) or {} for s in (
-            "train", "measure", "members", "score", "select", "augment", "label", "merge"))
+        tr, ex, ms, mb, sc, se, au, la, me = (rec.get(i, s) or {} for s in (
+            "train", "explore", "measure", "members", "score", "select", "augment", "label",
+            "merge"))
         rows.append({
             "iteration": i,
             "data_frames": n_total,
             "best_member": tr.get("best_member"),
             "tracked_eV": ms.get("tracked_eV"), "error_eV": ms.get("error_eV"),
             "error_kcal_mol": ms.get("error_kcal_mol"),
+            # rupture force (eV/A), anchor at the largest work (A), largest work (eV)
+            "peak": ex.get("peak"),
             # with several pulls per side: the error's standard error (None for one pull)
             "error_se_kcal_mol": ms.get("error_se_kcal_mol"),
             "test_energy_mae_mev_per_atom": ms.get("test_energy_mae_mev_per_atom"),
