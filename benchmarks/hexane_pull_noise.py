@@ -149,7 +149,8 @@ def main() -> int:
               f"{b.std(ddof=1):.2f}, range {b.max() - b.min():.2f} (max - min)")
     for name, n, sec in timings:
         how = "ase" if name == "reference" else args.engine
-        print(f"{name}: {n} new pulls in {sec:.0f} s wall ({how} engine; 0 if read back)")
+        print(f"{name}: {n} pulls beyond the run's own in {sec:.0f} s wall ({how} engine; "
+              "pulls finished earlier are read back, not rerun)")
     _plot(rows, out / "pull_noise.png", KCAL_MOL_IN_EV, protocol.thermostat)
     print(f"written: {out / 'pull_noise.csv'}, {out / 'pull_noise.png'}")
     if not args.no_reference:
