@@ -1,4 +1,4 @@
-"""The batched engine: N independent replicas (temperatures x repeats, even different
+"""The batched engine (its steered spring in :mod:`potlab.md.batched_steered`): N independent replicas (temperatures x repeats, even different
 structures) of one potlab potential advance together, one Potential call per step for all
 of them on one disconnected graph (:mod:`potlab.graph.batch` conventions).
 
@@ -53,6 +53,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from potlab.graph.batch import GraphBatch
 from potlab.graph.skin import SkinNeighbourList
+from potlab.md.batched_steered import BatchedSprings, steer_row
 from potlab.md.engine import Engine, MDResult, Replica, Run
 from potlab.md.identity import calculator_fingerprint
 from potlab.md.loop import RunLoop
@@ -80,6 +81,8 @@ class BatchedEngine(Engine):
         self._key: tuple[int, ...] | None = None
         self._group: list[Run] = []
         self._cand_key: tuple | None = None  # which stored pairs self._cand holds
+        self.springs = (BatchedSprings(protocol.steered, protocol.timestep_fs, self.device)
+                        if protocol.steered is not None else None)
         self.calls = 0
 
     def versions(self) -> dict[str, str]:
@@ -109,21 +112,12 @@ class BatchedEngine(Engine):
                 self.protocol.steered.check_atoms(len(a))
                 saved = (st or {}).get("spring")
                 r.data["spring"] = dict(saved) if saved else {
-                    "work_eV": 0.0, "last": None, "rest_length_A": self._rest_length(r)}
+                    "work_eV": 0.0, "last": None,
+                    "rest_length_A": self.springs.rest_length(r)}
         self._compute(list(runs), stress=True, steps=[r.step for r in runs])
         for r in runs:
             if self.protocol.steered is not None and r.engine_state is None:
-                r.steer_rows.append(self._steer_row(r, 0))
-
-    def _rest_length(self, r: Run) -> float:
-        """The spring's length at time 0: the protocol's, else the start's centre distance."""
-        s = self.protocol.steered
-        if s.rest_length_A is not None:
-            return float(s.rest_length_A)
-        d = r.data
-        cen = [(d["masses"][g] * d["pos"][g]).sum(0) / d["masses"][g].sum()
-               for g in (list(s.group_a), list(s.group_b))]
-        return float(torch.linalg.vector_norm(self._mic(r, (cen[1] - cen[0])[None])[0]))
+                r.steer_rows.append(steer_row(r, 0, self.protocol.timestep_fs))
 
     def _chain(self, state: dict | None, key: str) -> torch.Tensor:
         """[1, 3] Nose-Hoover chain variable of a run: saved, or zero (a new chain)."""
@@ -221,7 +215,7 @@ class BatchedEngine(Engine):
         forces = out["forces"].detach().to(_F64)
         energy = out["energy"].detach().double().cpu().numpy()
         if self.protocol.steered is not None:
-            energy = energy + self._spring(group, g.positions.detach(), forces, steps)
+            energy = energy + self.springs.add(group, g.positions.detach(), forces, steps)
         st = out["stress"].detach().double().cpu().numpy() if want_stress else None
         start = 0
         for k, r in enumerate(group):
@@ -231,62 +225,6 @@ class BatchedEngine(Engine):
             r.data["stress"] = st[k] if st is not None and r.data["pbc"].all() else None
             start += n
         return forces
-
-    # ---- steered MD ----------------------------------------------------------------------
-    def _mic(self, r: Run, d: torch.Tensor) -> torch.Tensor:
-        """Minimum-image ``d`` [k, 3] in a periodic replica's cell (as the ASE engine)."""
-        if not r.data["pbc"].any():
-            return d
-        from ase.geometry import find_mic
-
-        v = find_mic(d.cpu().numpy(), r.data["cell"], r.data["pbc"])[0]
-        return torch.from_numpy(np.asarray(v)).to(d)
-
-    def _spring(self, group: list[Run], pos: torch.Tensor, forces: torch.Tensor,
-                steps: list[int]) -> np.ndarray:
-        """Add each replica's spring forces to ``forces`` (in place) at ``steps``; keep its
-        anchor, length and tension for the log; return its spring energies (eV)."""
-        s, dev = self.protocol.steered, self.device
-        key = (tuple(r.index for r in group), "spring")
-        if key != getattr(self, "_spring_key", None):
-            offsets = np.cumsum([0] + [len(r.data["species"]) for r in group])[:-1]
-            m = torch.cat([r.data["masses"] for r in group])[:, 0]
-            self._spring_idx = []
-            for g in (s.group_a, s.group_b):
-                idx = torch.tensor(offsets[:, None] + np.asarray(g)[None, :], device=dev)
-                self._spring_idx.append((idx, m[idx] / m[idx].sum(dim=1, keepdim=True)))
-            self._spring_key = key
-        (ia, wa), (ib, wb) = self._spring_idx
-        centres = [(w[..., None] * pos[i]).sum(dim=1) for i, w in ((ia, wa), (ib, wb))]
-        d = centres[1] - centres[0]  # [R, 3], A
-        if any(r.data["pbc"].any() for r in group):
-            d = torch.cat([self._mic(r, d[k:k + 1]) for k, r in enumerate(group)])
-        length = torch.linalg.vector_norm(d, dim=1)
-        anchor = torch.tensor([r.data["spring"]["rest_length_A"] for r in group], dtype=_F64,
-                              device=dev)
-        anchor = anchor + s.velocity_A_ps / 1000.0 * self.protocol.timestep_fs * torch.tensor(
-            steps, dtype=_F64, device=dev)
-        unit = torch.where(length[:, None] > 0, d / length.clamp_min(1e-300)[:, None], 0.0)
-        pull = s.k_eV_A2 * (length - anchor)[:, None] * unit  # dU/d(centre_b), eV/A
-        forces.index_add_(0, ia.reshape(-1), (wa[..., None] * pull[:, None, :]).reshape(-1, 3))
-        forces.index_add_(0, ib.reshape(-1), -(wb[..., None] * pull[:, None, :]).reshape(-1, 3))
-        L, r_ = anchor.cpu().numpy(), length.cpu().numpy()
-        for k, r in enumerate(group):
-            r.data["spring_now"] = (float(L[k]), float(r_[k]), float(s.k_eV_A2 * (L[k] - r_[k])))
-        return 0.5 * s.k_eV_A2 * (r_ - L) ** 2
-
-    def _steer_row(self, r: Run, step: int) -> dict[str, float]:
-        """The ``steered_log.csv`` row of ``r`` at ``step`` (its forces just computed there):
-        the work integrates f dL by the trapezoidal rule, as SteeredSpring.record."""
-        sp = r.data["spring"]
-        L, length, f = r.data["spring_now"]
-        if sp["last"] is not None:
-            L0, f0 = sp["last"]
-            sp["work_eV"] += 0.5 * (f + f0) * (L - L0)
-        sp["last"] = (L, f)
-        return {"step": step, "time_ps": step * self.protocol.timestep_fs / 1000,
-                "anchor_A": L, "spring_length_A": length, "spring_force_eV_A": f,
-                "work_eV": sp["work_eV"]}
 
     # ---- integration -------------------------------------------------------------------
     def _noise(self, group: list[Run]) -> torch.Tensor:
@@ -370,7 +308,7 @@ class BatchedEngine(Engine):
                 self._nose_hoover(0.5 * dt)
             if self.protocol.steered is not None:
                 for r in runs:
-                    r.steer_rows.append(self._steer_row(r, step))
+                    r.steer_rows.append(steer_row(r, step, self.protocol.timestep_fs))
 
     # ---- reporting -----------------------------------------------------------------------
     def frames(self, runs: list[Run], stress: bool = True) -> list[Atoms]:
