@@ -1,4 +1,4 @@
-"""The batched engine (its steered spring in :mod:`potlab.md.batched_steered`): N independent replicas (temperatures x repeats, even different
+"""The batched engine: N independent replicas (temperatures x repeats, even different
 structures) of one potlab potential advance together, one Potential call per step for all
 of them on one disconnected graph (:mod:`potlab.graph.batch` conventions).
 
@@ -30,7 +30,8 @@ replica (``protocol.skin_A``; 0 searches every step), in one canonical order, so
 graph and forces do not depend on the skin. NPT is not implemented here (the protocol
 refuses it for engine batched).
 
-Steered MD (``protocol.steered``) puts :mod:`potlab.md.steered`'s moving spring on every
+Steered MD (``protocol.steered``, :mod:`potlab.md.batched_steered`) puts
+:mod:`potlab.md.steered`'s moving spring on every
 replica at once: the mass-weighted centres of the two groups, the tension ``k (L - r)``, its
 forces added to the model's and its energy to the potential energy, as the ASE engine's
 :class:`~potlab.md.steered.SteeredSpring` does, with the same timing (the forces of step
