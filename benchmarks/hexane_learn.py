@@ -14,6 +14,8 @@ side by side, as in seed 002 Fig. 5:
                      barriers are means of 3 pulls on both sides, errors carry a standard
                      error (one pull's barrier scatters with the MD seed alone; see
                      benchmarks/hexane_pull_noise.py)
+    ani3_batched16   16 pulls a side, the model's 16 batched in one run (engine batched),
+                     every 16th reference frame in the test set; no members' pulls
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_learn.py [--out runs/hexane_bench]
         [--variants ani3_berendsen ani3_fresh] [--preset quick] [--scheduler tcp://...]
@@ -61,6 +63,12 @@ VARIANTS = {
                                     "num_rbf": 25, "num_interactions": 3, "cutoff": 5.0},
                           "training": {"beta": 0.9, "energy_loss": "total", "lr": 5e-4}}},
     "ani3_pulls3": {"explore": {"protocol": {"repeats": 3}}},
+    # 16 pulls a side, the model's together (engine batched); every 16th reference frame is
+    # labelled, so the test set stays ~1300 frames; the members' own pulls are not run
+    # (16 more pulls per member would double an iteration)
+    "ani3_batched16": {"explore": {"protocol": {"repeats": 16, "engine": "batched"}},
+                       "reference_run": {"label_every": 16},
+                       "assess": {"members": False}},
 }
 # the variants that also run the config's assess section (transfer molecules, SchNet and
 # MACE on the loop's data); the others judge their members only
