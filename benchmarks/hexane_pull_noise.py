@@ -58,8 +58,9 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--iteration", type=int, nargs="+", default=None,
-                    help="one or more; default: the last trained")
+    ap.add_argument("--iteration", type=int, nargs="*", default=None,
+                    help="one or more; default: the last trained; given with none, only "
+                         "the reference is pulled (while the run trains its first committee)")
     ap.add_argument("--seeds", nargs="+", default=["1", "2", "3"],
                     help="seeds, or ranges a-b (inclusive)")
     ap.add_argument("--engine", default="batched", choices=["batched", "ase"],
@@ -89,7 +90,12 @@ def main() -> int:
     start = ase.io.read(run / "setup" / "start.extxyz")
     its = sorted(int(p.name[5:]) for p in run.glob("iter_*")
                  if (p / "committee" / "committee.json").exists())
+    if args.iteration is None and not its:
+        ap.error(f"{run}: no trained committee yet (give --iteration with no number to pull "
+                 "only the reference)")
     iterations = [its[-1]] if args.iteration is None else args.iteration
+    if not iterations and args.no_reference:
+        ap.error("nothing to pull: no iteration and --no-reference")
     if missing := [k for k in iterations if k not in its]:
         ap.error(f"{run}: no trained committee for iteration(s) {missing} "
                  f"(iter_k/committee/committee.json; trained: {its})")
@@ -153,7 +159,7 @@ def main() -> int:
               "pulls finished earlier are read back, not rerun)")
     _plot(rows, out / "pull_noise.png", KCAL_MOL_IN_EV, protocol.thermostat)
     print(f"written: {out / 'pull_noise.csv'}, {out / 'pull_noise.png'}")
-    if not args.no_reference:
+    if not args.no_reference and iterations:
         errors = _errors(rows, KCAL_MOL_IN_EV)
         with open(out / "pull_noise_errors.csv", "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(errors[0]))
