@@ -408,7 +408,8 @@ def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path, engine):
     work (read here from each pull's own steered log), the first pull is the single pull
     of the protocol's seed (run here with EMT), the frames of both pulls are scored, and
     the error carries the standard error of both means. With engine batched the model's
-    pulls run together and EMT's (the reference) on engine ase."""
+    pulls run together and EMT's (the reference) on engine ase; the reference's two pulls
+    run on two worker processes and equal the single pull made here in this one."""
     from potlab.learn.explorers import read_steered_log
     from potlab.learn.selectors import KCAL_MOL_IN_EV
     from potlab.md import parse_protocol
@@ -418,6 +419,7 @@ def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path, engine):
     raw["reference_run"] = {"enabled": True, "label_every": 3}
     raw["explore"]["protocol"]["repeats"] = 2
     raw["explore"]["protocol"]["engine"] = engine
+    raw["reference"]["workers"] = 2  # the reference's two pulls side by side
     out = tmp_path / "run"
     run_learning(parse_learn_config(raw), out)
 

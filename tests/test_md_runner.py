@@ -103,3 +103,27 @@ def test_examples_parse():
 
 
 # Kill and resume (deterministic, every engine): tests/test_md_engines.py
+
+
+def test_repeats_on_workers_are_the_runs_made_one_after_another(tmp_path):
+    """A reference method's repeats side by side on 2 worker processes, each with its own
+    calculator, give the runs that one process makes one after another, row for row; and a
+    finished serial run is read back by the parallel path (same settings, nothing rerun)."""
+    from potlab.reference import get_method
+
+    method = get_method("ase.calculators.emt:EMT")
+    p = proto(steps=100, repeats=3, thermostat="langevin")
+    serial = run_protocol(copper(), method.calculator(copper()), p, tmp_path / "serial")
+    side = run_protocol(copper(), method.calculator(copper()), p, tmp_path / "side",
+                        make_calculator=method.calculator, workers=2)
+    assert [r.seed for r in side] == [r.seed for r in serial] == [0, 1, 2]
+    for a, b in zip(serial, side):
+        la, lb = read_log(Path(a.out_dir) / "md_log.csv"), read_log(Path(b.out_dir) / "md_log.csv")
+        assert len(la["step"]) == 21
+        for key in ("epot_eV", "etot_eV", "temperature_K"):
+            np.testing.assert_allclose(lb[key], la[key], rtol=0, atol=1e-10)
+    mtime = (Path(serial[0].out_dir) / "md_log.csv").stat().st_mtime_ns
+    again = run_protocol(copper(), method.calculator(copper()), p, tmp_path / "serial",
+                         make_calculator=method.calculator, workers=2)
+    assert (Path(serial[0].out_dir) / "md_log.csv").stat().st_mtime_ns == mtime
+    assert [r.steps for r in again] == [100, 100, 100]

@@ -143,8 +143,8 @@ class Assessor:
 
         explorer = SteeredExplorer(parse_protocol(raw, source=f"assess.molecules.{mol.name}"))
         frames = d / "reference_frames.extxyz"
-        ref = reference_run(explorer, start, self.reference_calculator(start), d / "reference_run",
-                            self.labeller, self.cfg.reference_run.label_every, frames)
+        ref = reference_run(explorer, start, self.labeller, d / "reference_run",
+                            self.cfg.reference_run.label_every, frames)
         pot = self.load(best_model)
         value = explorer.run(start, pot.calculator(), d / "model_run").tracked_eV
         factor = self.cfg.explore.break_factor

@@ -11,7 +11,8 @@
 Both go through :func:`potlab.md.run_md` (a killed explorer resumes from its checkpoint)
 and store a frame every ``protocol.interval`` steps; those frames are what gets scored.
 With ``engine: batched`` a model's repeats (pulls) advance together in one model call per
-step; the reference's run one after another on engine ase (:func:`protocol_for`).
+step; the reference's run on engine ase (:func:`protocol_for`), side by side on the
+reference's workers (``make_calculator``, :func:`potlab.md.run_protocol`).
 """
 
 from __future__ import annotations
@@ -127,8 +128,8 @@ def error_standard_error(model: list[float] | None, reference: list[float] | Non
 def protocol_for(protocol, calculator):
     """``protocol`` for ``calculator``: engine batched runs a potlab potential's pulls (or MD
     runs) together, one model call per step; the reference method's calculator (xTB, EMT)
-    cannot be batched, so its runs of the same protocol go one after another on engine ase
-    (the same integrator: a Berendsen or Nose-Hoover replica follows the ASE engine's
+    cannot be batched, so its runs of the same protocol go on engine ase, one after another
+    or on worker processes (the same integrator: a Berendsen or Nose-Hoover replica follows the ASE engine's
     trajectory, tested in tests/test_md_batched.py)."""
     from potlab.md.runner import batchable
 
@@ -152,7 +153,9 @@ class SteeredExplorer:
 
     protocol: object
 
-    def run(self, atoms: Atoms, calculator, out_dir: str | Path) -> Exploration:
+    def run(self, atoms: Atoms, calculator, out_dir: str | Path, **parallel) -> Exploration:
+        """``parallel``: ``make_calculator``, ``workers``, ``scheduler`` of
+        :func:`potlab.md.run_protocol` (a reference's pulls side by side)."""
         from potlab.md.runner import run_md, run_protocol
 
         p = protocol_for(self.protocol, calculator)
@@ -160,7 +163,7 @@ class SteeredExplorer:
             results = [run_md(atoms, calculator, p, out_dir, resume=True)]
             dirs = [Path(out_dir)]
         else:
-            results = run_protocol(atoms, calculator, p, out_dir, resume=True)
+            results = run_protocol(atoms, calculator, p, out_dir, resume=True, **parallel)
             dirs = [Path(r.out_dir) for r in results]
         frames, steps, cv, index = [], [], [], []
         for k, d in enumerate(dirs):
@@ -191,7 +194,8 @@ class MDExplorer:
     stop_max_forces_var: float | None = None
     uq_every: int = 10
 
-    def run(self, atoms: Atoms, calculator, out_dir: str | Path) -> Exploration:
+    def run(self, atoms: Atoms, calculator, out_dir: str | Path, **parallel) -> Exploration:
+        """``parallel`` as :meth:`SteeredExplorer.run` (not with the committee stop)."""
         from potlab.md.protocol import Uncertainty
         from potlab.md.runner import run_protocol
 
@@ -202,7 +206,9 @@ class MDExplorer:
             p = p.model_copy(update={"uncertainty": Uncertainty(
                 committee=str(self.committee), every_steps=self.uq_every,
                 max_forces_var=self.stop_max_forces_var, stop=True)})
-        results = run_protocol(atoms, calculator, p, out_dir, resume=True)
+        if p.uncertainty is not None:
+            parallel = {}  # the committee stop runs where its committee is loaded
+        results = run_protocol(atoms, calculator, p, out_dir, resume=True, **parallel)
         frames, steps, dirs, stopped, index = [], [], [], [], []
         for k, r in enumerate(results):
             fr = read_frames_of(r.out_dir)

@@ -190,9 +190,9 @@ class LearningLoop:
         if not rr.enabled:
             return {"value_eV": None, "test_frames": 0}
         start = self.start_structure()
-        return reference_run(self._explorer(None), start, self._reference_calculator(start),
-                             self.out / "setup" / "reference_run", self.labeller,
-                             rr.label_every, self.out / "setup" / "reference_frames.extxyz")
+        return reference_run(self._explorer(None), start, self.labeller,
+                             self.out / "setup" / "reference_run", rr.label_every,
+                             self.out / "setup" / "reference_frames.extxyz")
 
     # ---- iteration steps -----------------------------------------------------------------
     def _explorer(self, committee_path: str | None):

@@ -65,16 +65,20 @@ def reference_md_frames(start: Atoms, method, md: InitialMD, run_dir: Path) -> l
     return md_sampling(start, method, params, run_dir, workers=1)
 
 
-def reference_run(explorer, start: Atoms, calculator, run_dir: Path, labeller,
-                  label_every: int, frames_path: Path | None) -> dict[str, Any]:
-    """The explorer's run with the reference: its tracked value and, with ``frames_path``,
+def reference_run(explorer, start: Atoms, labeller, run_dir: Path, label_every: int,
+                  frames_path: Path | None) -> dict[str, Any]:
+    """The explorer's run with the reference (``labeller``'s method, its several runs side
+    by side on its workers or scheduler): its tracked value and, with ``frames_path``,
     every ``label_every``-th frame of each of its runs labelled (through the store) and
     written there, run after run."""
     from potlab.data.writers import write_extxyz
 
     from potlab.learn.report import pull_peak
 
-    exp = explorer.run(start, calculator, run_dir)
+    method = labeller.method_obj()
+    method.check()
+    exp = explorer.run(start, method.calculator(start), run_dir, make_calculator=method.calculator,
+                       workers=labeller.workers, scheduler=labeller.scheduler)
     out: dict[str, Any] = {"value_eV": exp.tracked_eV, "stopped": exp.stopped, "test_frames": 0}
     if exp.work_curve is not None:  # a steered run: where its (first) pull peaked
         out["peak"] = pull_peak(Path(run_dir))

@@ -15,7 +15,9 @@ keys; ``resume=False`` starts over. Units: fs, K, eV, A.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ase import Atoms
 from ase.calculators.calculator import Calculator
@@ -101,18 +103,41 @@ def protocol_replicas(atoms: Atoms, protocol: MDProtocol, out_dir: str | Path) -
 
 
 def run_protocol(atoms: Atoms, calculator: Calculator, protocol: MDProtocol,
-                 out_dir: str | Path, resume: bool = True, committee=None) -> list[MDResult]:
+                 out_dir: str | Path, resume: bool = True, committee=None, *,
+                 make_calculator: Callable[[Atoms], Calculator] | None = None,
+                 workers: int = 1, scheduler: Any = None) -> list[MDResult]:
     """Every temperature x repeat of ``protocol``, each in ``out_dir/T{temp}K_r{repeat}`` with
     its own seed (``protocol.seed + 1000 * temperature index + repeat``). Engine batched runs
-    them all together (one model call per step), the others one after another."""
+    them all together (one model call per step), the others one after another; or, given
+    ``make_calculator`` (picklable, atoms -> calculator: a reference method's
+    ``calculator``) and ``workers`` > 1 or a Dask ``scheduler``, side by side, each worker
+    on one thread with a calculator of its own. Either way a run is the one
+    :func:`run_md` makes of its replica: the same files, the same resume."""
     reps = protocol_replicas(atoms, protocol, out_dir)
     if protocol.engine == "batched":
         from potlab.md.batched import run_batched
 
         return run_batched(reps, _potential_of(calculator), protocol, resume=resume,
                            committee=committee)
+    if make_calculator is not None and committee is None and len(reps) > 1 and (
+            scheduler is not None or workers > 1):
+        from potlab.executor import run_jobs
+
+        return run_jobs(_run_replica, [(rep, make_calculator, protocol, resume) for rep in reps],
+                        scheduler=scheduler, workers=min(workers, len(reps)),
+                        desc=f"MD x {len(reps)}", worker_env={"OMP_NUM_THREADS": "1"})
     return [run_md(rep.atoms, calculator, protocol, rep.out_dir, rep.temperature_K, rep.seed,
                    resume=resume, committee=committee) for rep in reps]
+
+
+def _run_replica(job: tuple[Replica, Callable[[Atoms], Calculator], MDProtocol, bool]) -> MDResult:
+    """One replica in a worker, with a calculator built there (module level: picklable)."""
+    from threadpoolctl import threadpool_limits
+
+    rep, make_calculator, protocol, resume = job
+    with threadpool_limits(limits=1):
+        return run_md(rep.atoms, make_calculator(rep.atoms), protocol, rep.out_dir,
+                      rep.temperature_K, rep.seed, resume=resume)
 
 
 __all__ = ["MDResult", "batchable", "build_monitors", "protocol_replicas", "run_md", "run_protocol"]
