@@ -169,7 +169,10 @@ def main() -> int:
             print(f"{e['potential']}: error of the mean {e['error_of_means_kcal_mol']:+.2f} +- "
                   f"{e['error_of_means_se_kcal_mol']:.2f} kcal/mol; same-seed differences "
                   f"{e['paired_mean_kcal_mol']:+.2f} +- {e['paired_se_kcal_mol']:.2f} "
-                  f"({e['pulls']} pulls)")
+                  f"({e['pulls']} pulls); rupture force "
+                  f"{e['rupture_force_eV_A_error']:+.3f} eV/A "
+                  f"({100 * e['rupture_force_relative_error']:+.2f} %), anchor at the "
+                  f"largest work {e['anchor_at_max_work_A_error']:+.3f} A")
         print(f"written: {out / 'pull_noise_errors.csv'}")
     return 0
 
@@ -202,11 +205,15 @@ def _own_pulls(protocol) -> list[tuple[int, str | None]]:
 def _errors(rows: list[dict], kcal: float) -> list[dict]:
     """Per model: its mean barrier minus the reference's, with the standard error of the
     two means in quadrature, and the mean (and standard error) of the differences between
-    pulls of the same seed, in kcal/mol."""
+    pulls of the same seed, in kcal/mol; and its mean rupture force (eV/A, and relative)
+    and anchor at the largest work (A) minus the reference's: where the bond gave way."""
     import numpy as np
 
     def by_seed(name):
         return {r["seed"]: r["barrier_eV"] / kcal for r in rows if r["potential"] == name}
+
+    def mean_of(name, key):
+        return float(np.mean([r[key] for r in rows if r["potential"] == name]))
 
     ref = by_seed("reference")
     r = np.array(list(ref.values()))
@@ -221,7 +228,11 @@ def _errors(rows: list[dict], kcal: float) -> list[dict]:
                     "error_of_means_se_kcal_mol": float(np.hypot(m.std(ddof=1) / np.sqrt(len(m)),
                                                                  r.std(ddof=1) / np.sqrt(len(r)))),
                     "paired_mean_kcal_mol": d.mean(),
-                    "paired_se_kcal_mol": d.std(ddof=1) / np.sqrt(len(d))})
+                    "paired_se_kcal_mol": d.std(ddof=1) / np.sqrt(len(d)),
+                    **{f"{key}_error": mean_of(name, key) - mean_of("reference", key)
+                       for key in ("rupture_force_eV_A", "anchor_at_max_work_A")},
+                    "rupture_force_relative_error": mean_of(name, "rupture_force_eV_A")
+                    / mean_of("reference", "rupture_force_eV_A") - 1.0})
     return out
 
 
