@@ -129,8 +129,8 @@ def protocol_for(protocol, calculator):
     """``protocol`` for ``calculator``: engine batched runs a potlab potential's pulls (or MD
     runs) together, one model call per step; the reference method's calculator (xTB, EMT)
     cannot be batched, so its runs of the same protocol go on engine ase, one after another
-    or on worker processes (the same integrator: a Berendsen or Nose-Hoover replica follows the ASE engine's
-    trajectory, tested in tests/test_md_batched.py)."""
+    or on worker processes (the same integrator: a Berendsen or Nose-Hoover replica follows
+    the ASE engine's trajectory, tested in tests/test_md_batched.py)."""
     from potlab.md.runner import batchable
 
     if protocol.engine == "batched" and not batchable(calculator):

@@ -72,7 +72,6 @@ def reference_run(explorer, start: Atoms, labeller, run_dir: Path, label_every: 
     every ``label_every``-th frame of each of its runs labelled (through the store) and
     written there, run after run."""
     from potlab.data.writers import write_extxyz
-
     from potlab.learn.report import pull_peak
 
     method = labeller.method_obj()

@@ -15,6 +15,7 @@ keys; ``resume=False`` starts over. Units: fs, K, eV, A.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,16 +103,18 @@ def protocol_replicas(atoms: Atoms, protocol: MDProtocol, out_dir: str | Path) -
     return reps
 
 
-def run_protocol(atoms: Atoms, calculator: Calculator, protocol: MDProtocol,
+def run_protocol(atoms: Atoms, calculator: Calculator | None, protocol: MDProtocol,
                  out_dir: str | Path, resume: bool = True, committee=None, *,
                  make_calculator: Callable[[Atoms], Calculator] | None = None,
-                 workers: int = 1, scheduler: Any = None) -> list[MDResult]:
+                 workers: int | None = 1, scheduler: Any = None, desc: str | None = None
+                 ) -> list[MDResult]:
     """Every temperature x repeat of ``protocol``, each in ``out_dir/T{temp}K_r{repeat}`` with
     its own seed (``protocol.seed + 1000 * temperature index + repeat``). Engine batched runs
     them all together (one model call per step), the others one after another; or, given
     ``make_calculator`` (picklable, atoms -> calculator: a reference method's
-    ``calculator``) and ``workers`` > 1 or a Dask ``scheduler``, side by side, each worker
-    on one thread with a calculator of its own. Either way a run is the one
+    ``calculator``), each with a calculator of its own on ``workers`` processes or a Dask
+    ``scheduler`` (None: the usable CPUs; one: in this process), each limited to ``POTLAB_LABEL_THREADS``
+    threads (default 1), ``desc`` naming the progress bar. Either way a run is the one
     :func:`run_md` makes of its replica: the same files, the same resume."""
     reps = protocol_replicas(atoms, protocol, out_dir)
     if protocol.engine == "batched":
@@ -119,13 +122,13 @@ def run_protocol(atoms: Atoms, calculator: Calculator, protocol: MDProtocol,
 
         return run_batched(reps, _potential_of(calculator), protocol, resume=resume,
                            committee=committee)
-    if make_calculator is not None and committee is None and len(reps) > 1 and (
-            scheduler is not None or workers > 1):
+    if make_calculator is not None and committee is None:
         from potlab.executor import run_jobs
 
         return run_jobs(_run_replica, [(rep, make_calculator, protocol, resume) for rep in reps],
-                        scheduler=scheduler, workers=min(workers, len(reps)),
-                        desc=f"MD x {len(reps)}", worker_env={"OMP_NUM_THREADS": "1"})
+                        scheduler=scheduler,
+                        workers=None if workers is None else max(1, min(workers, len(reps))),
+                        desc=desc or f"MD x {len(reps)}", worker_env={"OMP_NUM_THREADS": "1"})
     return [run_md(rep.atoms, calculator, protocol, rep.out_dir, rep.temperature_K, rep.seed,
                    resume=resume, committee=committee) for rep in reps]
 
@@ -135,7 +138,7 @@ def _run_replica(job: tuple[Replica, Callable[[Atoms], Calculator], MDProtocol, 
     from threadpoolctl import threadpool_limits
 
     rep, make_calculator, protocol, resume = job
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=int(os.environ.get("POTLAB_LABEL_THREADS", "1"))):
         return run_md(rep.atoms, make_calculator(rep.atoms), protocol, rep.out_dir,
                       rep.temperature_K, rep.seed, resume=resume)
 

@@ -5,8 +5,8 @@ rescaling, then NVT (Langevin) production; every ``every``-th production frame i
 and labelled with the energy (eV), forces (eV/A) and, for periodic cells, stress
 (eV/A^3) the method computed during the run (``REF_energy``/``REF_forces``/``REF_stress``,
 ``config_type="md_{T}K"``). Runs go through :func:`potlab.md.run_md` (one directory per
-temperature and repeat, resumable after a kill) and :func:`potlab.executor.run_jobs`
-(runs in parallel on local processes or Dask).
+temperature and repeat, resumable after a kill), side by side on local processes or
+Dask (:func:`potlab.md.run_protocol` with the method's ``calculator``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from ase import Atoms
 from pydantic import BaseModel, ConfigDict, Field
 
 from potlab.data.keys import CONFIG_TYPE_KEY, REF_ENERGY_KEY, REF_FORCES_KEY, REF_STRESS_KEY
-from potlab.executor import run_jobs
 from potlab.reference.methods import Method
 
 
@@ -54,41 +53,23 @@ def _protocol(p: MDSamplingParams):
     }, source="md_sampling")
 
 
-def _run_one(job: tuple[Atoms, Method, dict[str, Any], str, float, int]) -> str:
-    from threadpoolctl import threadpool_limits
-
-    from potlab.md.runner import run_md
-
-    atoms, method, params, out_dir, temperature, seed = job
-    protocol = _protocol(MDSamplingParams(**params))
-    calc = method.calculator(atoms)
-    with threadpool_limits(limits=int(os.environ.get("POTLAB_LABEL_THREADS", "1"))):
-        run_md(atoms, calc, protocol, out_dir, temperature_K=temperature, seed=seed)
-    return out_dir
-
-
 def md_sampling(atoms: Atoms, method: Method, params: MDSamplingParams | None,
                 workdir: str | os.PathLike[str], *, scheduler: Any = None,
                 workers: int | None = 1) -> list[Atoms]:
     """Run the protocol on ``atoms`` with ``method``'s calculator in ``workdir`` and return
     the kept production frames, labelled, ordered by temperature, repeat and step."""
-    from potlab.md.protocol import run_dir_name
+    from potlab.md.runner import run_protocol
 
     p = params or MDSamplingParams()
     protocol = _protocol(p)
-    jobs = []
-    for i, temp in enumerate(p.temperatures):
-        for r in range(p.repeats):
-            out = str(Path(workdir) / run_dir_name(temp, r))
-            jobs.append((atoms, method, p.model_dump(), out, temp, p.seed + 1000 * i + r))
-    dirs = run_jobs(_run_one, jobs, scheduler=scheduler, workers=workers, desc="reference MD",
-                    worker_env={"OMP_NUM_THREADS": "1"})
+    results = run_protocol(atoms, None, protocol, workdir, make_calculator=method.calculator,
+                           workers=workers, scheduler=scheduler, desc="reference MD")
     frames = []
-    for (_, _, _, _, temp, _), out in zip(jobs, dirs):
-        for frame in ase.io.read(Path(out) / "trajectory.extxyz", ":"):
+    for res in results:
+        for frame in ase.io.read(Path(res.out_dir) / "trajectory.extxyz", ":"):
             if frame.info.get("step", 0) <= protocol.ramp_steps:
                 continue
-            frames.append(_labelled(frame, temp, method))
+            frames.append(_labelled(frame, res.temperature_K, method))
     return frames
 
 
