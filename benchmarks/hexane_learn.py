@@ -16,6 +16,7 @@ side by side, as in seed 002 Fig. 5:
                      benchmarks/hexane_pull_noise.py)
     ani3_batched16   16 pulls a side, the model's 16 batched in one run (engine batched),
                      every 16th reference frame in the test set; no members' pulls
+    ani3_batched16_11  the same with 11 iterations (max_iterations 11; ~2.2 h)
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_learn.py [--out runs/hexane_bench]
         [--variants ani3_berendsen ani3_fresh] [--preset quick] [--scheduler tcp://...]
@@ -70,6 +71,9 @@ VARIANTS = {
                        "reference_run": {"label_every": 16},
                        "assess": {"members": False}},
 }
+# ani3_batched16 given one more iteration: three in a row can be judged at iterations 8-10
+VARIANTS["ani3_batched16_11"] = {**VARIANTS["ani3_batched16"],
+                                 "convergence": {"max_iterations": 11}}
 # the variants that also run the config's assess section (transfer molecules, SchNet and
 # MACE on the loop's data); the others judge their members only
 ASSESSED = ("ani3_berendsen", "ani3_inherited")
