@@ -16,7 +16,8 @@ side by side, as in seed 002 Fig. 5:
                      benchmarks/hexane_pull_noise.py)
     ani3_batched16   16 pulls a side, the model's 16 batched in one run (engine batched),
                      every 16th reference frame in the test set; no members' pulls
-    ani3_batched16_11  the same with 11 iterations (max_iterations 11; ~2.2 h)
+    ani3_batched16_11  the same with 11 iterations (max_iterations 11; ~2.4 h: ani3_batched16's
+                       2.31 h, one iteration more, the reference's pulls now parallel)
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_learn.py [--out runs/hexane_bench]
         [--variants ani3_berendsen ani3_fresh] [--preset quick] [--scheduler tcp://...]

@@ -2,7 +2,8 @@
 config's steered protocol pulled ``--repeats`` times with GFN2-xTB, first in this process
 (workers 1, one after another), then on ``--workers`` processes (one thread each), as
 ``potlab learn`` runs its reference (``reference.workers``). Both from the same unrelaxed
-RDKit conformer and the same seeds, so the two sets of barriers must be equal.
+RDKit conformer and the same seeds, so the two sets of barriers must be equal (exit 1 if
+they differ by more than 1e-9 kcal/mol).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/reference_pulls_parallel.py \
         [--repeats 4] [--workers 2] [--steps 6500] [--out runs/reference_pulls_parallel]
@@ -40,6 +41,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=6500)
     ap.add_argument("--out", default="runs/reference_pulls_parallel")
     args = ap.parse_args()
+    if args.repeats < 1 or args.steps < 1 or args.workers < 2:
+        ap.error("--repeats and --steps must be at least 1, --workers at least 2")  # exit 2
 
     path = BUNDLED / "hexane.yaml"
     raw = yaml.safe_load(path.read_text())
@@ -69,6 +72,9 @@ def main() -> int:
     (out / "timing.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"speed-up {result['speedup']:.2f}x on {args.workers} workers; largest barrier "
           f"difference {diff:.2e} kcal/mol; {out / 'timing.json'}")
+    if diff > 1e-9:  # the same seeds: a worker's pull must be the one this process makes
+        print(f"error: the pulls on {args.workers} workers differ from the serial ones")
+        return 1
     return 0
 
 
