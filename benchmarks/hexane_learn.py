@@ -96,6 +96,10 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=None,
                     help="committee and labelling workers per variant (1 to run two variants "
                          "side by side on 2 cores)")
+    ap.add_argument("--assess", action="store_true",
+                    help="run the config's assess section for every variant given, not only "
+                         "for those in ASSESSED (added to a finished run, only the "
+                         "assessments run)")
     args = ap.parse_args()
 
     path = BUNDLED / "hexane.yaml"
@@ -106,7 +110,7 @@ def main() -> int:
     start = time.perf_counter()
     for name in args.variants:
         raw = merge(base, VARIANTS[name])
-        if name not in ASSESSED:
+        if name not in ASSESSED and not args.assess:
             raw["assess"] = {**raw.get("assess", {}), "molecules": [], "architectures": []}
         if args.workers is not None:
             raw = merge(raw, {"reference": {"workers": args.workers},

@@ -401,6 +401,68 @@ def test_warm_start_continues_each_member_from_the_previous_iteration(inputs, un
         parse_learn_config(raw)
 
 
+def test_assessments_with_repeated_pulls(inputs, tmp_path):
+    """With ``repeats: 2`` the transfer test and the other architecture pull twice a side,
+    as the loop does: each pull's barrier is the largest work of its own steered log, the
+    barrier is their mean, the error carries the standard error of both means, and a bond
+    counts as broken pull by pull (read here from each pull's last frame: the chain's
+    neighbours are its bonds)."""
+    from potlab.learn.explorers import read_steered_log
+    from potlab.learn.selectors import KCAL_MOL_IN_EV
+
+    raw = raw_config(inputs, iterations=1)
+    raw["reference_run"] = {"enabled": True, "label_every": 5}
+    raw["explore"]["protocol"] |= {"repeats": 2, "engine": "batched"}
+    a = Atoms("Cu5", positions=[[2.5 * i, 0.1 * (i % 2), 0.0] for i in range(5)])
+    a.center(vacuum=6.0)
+    ase.io.write(tmp_path / "chain5.xyz", a)
+    raw["assess"] = {
+        "molecules": [{"name": "chain5", "file": str(tmp_path / "chain5.xyz"),
+                       "group_a": [0], "group_b": [4]}],
+        "architectures": [{"name": "schnet_b", "train": {
+            "model": {"name": "schnet", "preset": "tiny", "cutoff": 4.0},
+            "training": {"max_epochs": 2, "batch_size": 8, "threads": 1, "seed": 7}}}]}
+    out = tmp_path / "run"
+    run_learning(parse_learn_config(raw), out)
+    st = learn_status(out)
+
+    def max_works(run):
+        return [float(read_steered_log(run / f"T20K_r{r}")["work_eV"].max()) for r in (0, 1)]
+
+    def se_kcal(model, ref):
+        return np.hypot(np.std(model, ddof=1), np.std(ref, ddof=1)) / np.sqrt(2) / KCAL_MOL_IN_EV
+
+    mol_dir = out / "assess" / "molecules" / "chain5"
+    mol = st["molecules"][0]
+    ref_each, model_each = max_works(mol_dir / "reference_run"), max_works(mol_dir / "model_run")
+    assert mol["values_eV"] == pytest.approx(model_each, rel=1e-12)
+    assert mol["tracked_eV"] == pytest.approx(np.mean(model_each), rel=1e-12)
+    assert mol["reference_eV"] == pytest.approx(np.mean(ref_each), rel=1e-12)
+    assert mol["error_se_kcal_mol"] == pytest.approx(se_kcal(model_each, ref_each), rel=1e-9)
+    start = ase.io.read(mol_dir / "start.extxyz")
+    d0 = np.linalg.norm(np.diff(start.positions, axis=0), axis=1)
+
+    def broke(run):
+        last = [ase.io.read(run / f"T20K_r{r}" / "trajectory.extxyz", -1) for r in (0, 1)]
+        return [bool((np.linalg.norm(np.diff(f.positions, axis=0), axis=1) > 1.6 * d0).any())
+                for f in last]
+
+    for who in ("reference", "model"):
+        each = broke(mol_dir / f"{who}_run")
+        assert mol[f"{who}_broke_pulls"] == sum(each)
+        assert mol[f"{who}_broke"] == all(each)
+
+    arch = st["architectures"][0]
+    arch_each = max_works(out / "assess" / "architectures" / "schnet_b" / "explore")
+    setup_ref = max_works(out / "setup" / "reference_run")
+    assert arch["values_eV"] == pytest.approx(arch_each, rel=1e-12)
+    assert arch["error_se_kcal_mol"] == pytest.approx(se_kcal(arch_each, setup_ref), rel=1e-9)
+    report = (out / "report.md").read_text()
+    assert f"{mol['error_kcal_mol']:+.2f}+-{mol['error_se_kcal_mol']:.2f}" in report
+    assert f"{arch['error_kcal_mol']:+.2f}+-{arch['error_se_kcal_mol']:.2f}" in report
+    assert f"| {mol['reference_broke_pulls']}/2 / {mol['model_broke_pulls']}/2 |" in report
+
+
 @pytest.mark.parametrize("engine", ["ase", "batched"])
 def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path, engine):
     """``repeats: 2`` on the steered protocol: the reference run and every explorer run pull

@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 
 from potlab.learn.config import ArchitectureSpec, LearnConfig, LearnConfigError, MoleculeSpec
-from potlab.learn.explorers import SteeredExplorer, broken_bonds, read_frames_of
+from potlab.learn.explorers import (
+    SteeredExplorer,
+    broken_bonds,
+    error_standard_error,
+    pull_dirs,
+    read_frames_of,
+)
 from potlab.learn.selectors import KCAL_MOL_IN_EV
 from potlab.learn.setup import make_structure, reference_run, relax, write_structure
 
@@ -49,6 +55,21 @@ def frame_errors(potential, frames_path: Path) -> dict[str, float | None]:
     o = evaluate(potential, read_frames(frames_path))[0]["overall"]
     return {"test_energy_mae_mev_per_atom": o["energy_mae_mev_per_atom"],
             "test_forces_mae_mev_per_a": o.get("forces_mae_mev_per_a")}
+
+
+def pulls_broke(run_dir: Path, start, factor: float) -> list[bool]:
+    """Per steered pull of ``run_dir`` (one, or its ``T*K_r*`` pulls): whether a bond of
+    ``start`` is broken (longer than ``factor`` x its length) in the pull's last frame."""
+    return [bool(broken_bonds(read_frames_of(p)[-1:], start, factor)[0])
+            for p in pull_dirs(run_dir)]
+
+
+def repeated_pulls(values: list[float], reference: list[float] | None) -> dict[str, Any]:
+    """An assessment pulled several times a side: each pull's barrier (eV) and the
+    standard error of the error of the means (kcal/mol; None without the reference's)."""
+    se = error_standard_error(values, reference)
+    return {"values_eV": list(values),
+            "error_se_kcal_mol": None if se is None else se / KCAL_MOL_IN_EV}
 
 
 def spec_of(item: MoleculeSpec | ArchitectureSpec) -> dict[str, Any]:
@@ -146,19 +167,24 @@ class Assessor:
         ref = reference_run(explorer, start, self.labeller, d / "reference_run",
                             self.cfg.reference_run.label_every, frames)
         pot = self.load(best_model)
-        value = explorer.run(start, pot.calculator(), d / "model_run").tracked_eV
-        factor = self.cfg.explore.break_factor
-        broke = {who: bool(broken_bonds(read_frames_of(d / run)[-1:], start, factor)[0])
+        exp = explorer.run(start, pot.calculator(), d / "model_run")
+        broke = {who: pulls_broke(d / run, start, self.cfg.explore.break_factor)
                  for who, run in (("reference", "reference_run"), ("model", "model_run"))}
-        return {"name": mol.name, "formula": start.get_chemical_formula(), "n_atoms": n,
-                "reference_eV": ref["value_eV"], "tracked_eV": value,
-                "reference_broke": broke["reference"], "model_broke": broke["model"],
-                "error_kcal_mol": error_kcal_mol(value, ref["value_eV"]),
-                "test_frames": ref["test_frames"], **frame_errors(pot, frames),
-                "model": str(best_model), "spec": spec_of(mol)}
+        out = {"name": mol.name, "formula": start.get_chemical_formula(), "n_atoms": n,
+               "reference_eV": ref["value_eV"], "tracked_eV": exp.tracked_eV,
+               "reference_broke": all(broke["reference"]), "model_broke": all(broke["model"]),
+               "error_kcal_mol": error_kcal_mol(exp.tracked_eV, ref["value_eV"]),
+               "test_frames": ref["test_frames"], **frame_errors(pot, frames),
+               "model": str(best_model), "spec": spec_of(mol)}
+        if len(exp.tracked_each) > 1:  # several pulls a side: each pull's, and the error's SE
+            out |= repeated_pulls(exp.tracked_each, ref.get("values_eV"))
+            out |= {"reference_broke_pulls": sum(broke["reference"]),
+                    "model_broke_pulls": sum(broke["model"])}
+        return out
 
     def architecture(self, arch: ArchitectureSpec, data: Path, start,
-                     reference_eV: float | None) -> dict[str, Any]:
+                     reference_eV: float | None,
+                     reference_each: list[float] | None = None) -> dict[str, Any]:
         """Train ``arch`` on the loop's final data, run the explorer with it and score it."""
         from potlab.train import parse_config, train
 
@@ -170,10 +196,13 @@ class Assessor:
         pot = self.load(d / "model" / "model.pt")
         explorer = (SteeredExplorer(self.cfg.protocol()) if self.cfg.explore.kind == "steered"
                     else None)
-        value = None if explorer is None else explorer.run(start, pot.calculator(),
-                                                           d / "explore").tracked_eV
-        return {"name": arch.name, "model": raw.get("model", {}).get("name"),
-                "data": str(data), "epochs": res.epochs, "stop_reason": res.stop_reason,
-                "tracked_eV": value, "error_kcal_mol": error_kcal_mol(value, reference_eV),
-                **frame_errors(pot, self.out / "setup" / "reference_frames.extxyz"),
-                "spec": spec_of(arch)}
+        exp = None if explorer is None else explorer.run(start, pot.calculator(), d / "explore")
+        value = None if exp is None else exp.tracked_eV
+        out = {"name": arch.name, "model": raw.get("model", {}).get("name"),
+               "data": str(data), "epochs": res.epochs, "stop_reason": res.stop_reason,
+               "tracked_eV": value, "error_kcal_mol": error_kcal_mol(value, reference_eV),
+               **frame_errors(pot, self.out / "setup" / "reference_frames.extxyz"),
+               "spec": spec_of(arch)}
+        if exp is not None and len(exp.tracked_each) > 1:
+            out |= repeated_pulls(exp.tracked_each, reference_each)
+        return out

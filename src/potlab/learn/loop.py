@@ -385,7 +385,8 @@ class LearningLoop:
                     self._step(last, f"{step}:{item.name}", self._assessor().molecule, item, best)
                 else:
                     self._step(last, f"{step}:{item.name}", self._assessor().architecture, item,
-                               data, self.start_structure(), ref.get("value_eV"))
+                               data, self.start_structure(), ref.get("value_eV"),
+                               ref.get("values_eV"))
 
     # ---- report --------------------------------------------------------------------------
     def _write_report(self) -> None:

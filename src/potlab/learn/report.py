@@ -81,9 +81,10 @@ def write_report(run_dir: str | Path) -> Path:
                   "F MAE (meV/A) on its reference frames | a bond broke: reference / model |"),
                   "|" + "---|" * 7]
         lines += [f"| {r['name']} ({r['formula']}) | {r['n_atoms']} | {_f(r['tracked_eV'], '.4f')} | "
-                  f"{_f(r['reference_eV'], '.4f')} | {_f(r['error_kcal_mol'], '+.2f')} | "
-                  f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} | {_yn(b['reference'])} / "
-                  f"{_yn(b['model'])} |" for r, b in zip(st["molecules"], broke)]
+                  f"{_f(r['reference_eV'], '.4f')} | {error_text(r)} | "
+                  f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} | "
+                  f"{_broke(r, b, 'reference')} / {_broke(r, b, 'model')} |"
+                  for r, b in zip(st["molecules"], broke)]
         if any(b["reference"] is False for b in broke):
             lines += ["", ("A pull in which no bond broke with the reference measures the work of "
                            "straightening the molecule, not a barrier to breaking it; give that "
@@ -96,11 +97,11 @@ def write_report(run_dir: str | Path) -> Path:
                   "F MAE test (meV/A) |"), "|" + "---|" * 6]
         if last:
             lines.append(f"| committee's best member (iteration {last['iteration']}) | - | "
-                         f"{_f(last['tracked_eV'], '.4f')} | {_f(last['error_kcal_mol'], '+.2f')} | "
+                         f"{_f(last['tracked_eV'], '.4f')} | {error_text(last)} | "
                          f"{_f(last['test_energy_mae_mev_per_atom'], '.2f')} | "
                          f"{_f(last['test_forces_mae_mev_per_a'], '.1f')} |")
         lines += [f"| {r['name']} ({r['model']}) | {r['epochs']} | {_f(r['tracked_eV'], '.4f')} | "
-                  f"{_f(r['error_kcal_mol'], '+.2f')} | {_f(r['test_energy_mae_mev_per_atom'], '.2f')} | "
+                  f"{error_text(r)} | {_f(r['test_energy_mae_mev_per_atom'], '.2f')} | "
                   f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} |" for r in st["architectures"]]
         lines.append("")
     return write_text_atomic("\n".join(lines), run_dir / "report.md")
@@ -110,7 +111,7 @@ def molecule_broke(run_dir: Path, r: dict) -> dict[str, bool | None]:
     """Whether a bond of the molecule's start structure broke by the end of its reference
     and model pulls: from its record, else from the runs' last frames (a record written
     before the flags were kept)."""
-    from potlab.learn.explorers import broken_bonds, read_frames_of
+    from potlab.learn.assess import pulls_broke
 
     out = {"reference": r.get("reference_broke"), "model": r.get("model_broke")}
     d = run_dir / "assess" / "molecules" / r["name"]
@@ -123,9 +124,15 @@ def molecule_broke(run_dir: Path, r: dict) -> dict[str, bool | None]:
         factor = json.loads(cfg.read_text()).get("explore", {}).get("break_factor", 1.6)
         start = ase.io.read(d / "start.extxyz")
         for who, run in (("reference", "reference_run"), ("model", "model_run")):
-            if out[who] is None and (d / run / "trajectory.extxyz").exists():
-                out[who] = bool(broken_bonds(read_frames_of(d / run)[-1:], start, factor)[0])
+            if out[who] is None and (each := pulls_broke(d / run, start, factor)):
+                out[who] = all(each)
     return out
+
+
+def _broke(r: dict, b: dict, who: str) -> str:
+    """``yes``/``no`` for one pull, ``k/N`` pulls in which a bond broke for several."""
+    k = r.get(f"{who}_broke_pulls")
+    return _yn(b[who]) if k is None else f"{k}/{len(r['values_eV'])}"
 
 
 def _yn(v) -> str:

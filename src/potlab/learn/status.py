@@ -71,6 +71,17 @@ def error_text(row: dict[str, Any]) -> str:
     return _fmt(row.get("error_kcal_mol"), "+.2f") + ("" if se is None else f"+-{se:.2f}")
 
 
+def _broke_note(r: dict[str, Any]) -> str:
+    """What a transfer row says when a reference pull broke no bond (it measured the work
+    of straightening the molecule, not a barrier)."""
+    if r.get("reference_broke") is not False:
+        return ""
+    k = r.get("reference_broke_pulls")
+    if k is None:
+        return " (no bond broke in the reference pull)"
+    return f" (a bond broke in {k} of {len(r['values_eV'])} reference pulls)"
+
+
 def status_table(status: dict[str, Any]) -> str:
     """The status as a text table (what the CLI prints)."""
     ref = status["setup"].get("reference_run") or {}
@@ -91,12 +102,11 @@ def status_table(status: dict[str, Any]) -> str:
     for r in status["molecules"]:
         lines.append(f"transfer {r['name']} ({r['formula']}): barrier {_fmt(r['tracked_eV'], '.4f')}"
                      f" eV vs reference {_fmt(r['reference_eV'], '.4f')} eV, error "
-                     f"{_fmt(r['error_kcal_mol'], '+.2f')} kcal/mol"
-                     + (" (no bond broke in the reference pull)"
-                        if r.get("reference_broke") is False else ""))
+                     f"{error_text(r)} kcal/mol"
+                     + _broke_note(r))
     for r in status["architectures"]:
         lines.append(f"architecture {r['name']} on the final data: barrier "
-                     f"{_fmt(r['tracked_eV'], '.4f')} eV, error {_fmt(r['error_kcal_mol'], '+.2f')}"
+                     f"{_fmt(r['tracked_eV'], '.4f')} eV, error {error_text(r)}"
                      f" kcal/mol, F MAE test {_fmt(r['test_forces_mae_mev_per_a'], '.1f')} meV/A")
     if status["finished"]:
         lines.append(f"finished: {status['finished']}")
