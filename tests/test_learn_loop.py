@@ -401,6 +401,59 @@ def test_warm_start_continues_each_member_from_the_previous_iteration(inputs, un
         parse_learn_config(raw)
 
 
+def test_measure_adds_pulls_with_the_next_seeds(inputs, tmp_path):
+    """``measure.repeats: 4`` beside the explorer's ``repeats: 2``: the reference pulls 4
+    times; the iteration's barrier is the mean of the explorer's 2 pulls and 2 more whose
+    seeds follow them (each equal to a single pull of that seed with the best member, run
+    here), the error's standard error is over all 4 a side, and only the explorer's 2 pulls
+    are scored."""
+    import potlab
+    from potlab.learn import LearnConfigError
+    from potlab.learn.explorers import read_steered_log
+    from potlab.learn.selectors import KCAL_MOL_IN_EV
+    from potlab.md import parse_protocol
+    from potlab.md.runner import run_md
+
+    raw = raw_config(inputs, iterations=2)
+    raw["reference_run"] = {"enabled": True, "label_every": 5}
+    raw["explore"]["protocol"]["repeats"] = 2
+    raw["measure"] = {"repeats": 4}
+    out = tmp_path / "run"
+    run_learning(parse_learn_config(raw), out)
+
+    def max_work(run):
+        return float(read_steered_log(run)["work_eV"].max())
+
+    ref_each = [max_work(out / "setup" / "reference_run" / f"T20K_r{r}") for r in range(4)]
+    it = out / "iter_000"
+    mine = [max_work(it / "explore" / f"T20K_r{r}") for r in (0, 1)]
+    more = [max_work(it / "measure" / f"T20K_r{r}") for r in (0, 1)]
+    assert not (it / "explore" / "T20K_r2").exists()
+    single = dict(raw["explore"]["protocol"], seed=3)
+    single.pop("repeats")
+    best = json.loads((it / "committee" / "committee.json").read_text())
+    model = it / "committee" / f"member_{best['members'][best['best_member']]['member']}" / "model.pt"
+    one = run_md(ase.io.read(inputs / "start.xyz"), potlab.load(model).calculator(),
+                 parse_protocol(single), tmp_path / "seed3")
+    assert one.activation_energy_eV == pytest.approx(more[1], rel=1e-9)  # seed 2 + 1
+    st = learn_status(out)
+    assert st["setup"]["reference_run"]["values_eV"] == pytest.approx(ref_each, rel=1e-12)
+    row = st["iterations"][0]
+    each = mine + more
+    assert row["tracked_eV"] == pytest.approx(np.mean(each), rel=1e-12)
+    assert row["error_kcal_mol"] == pytest.approx(
+        (np.mean(each) - np.mean(ref_each)) / KCAL_MOL_IN_EV, rel=1e-9)
+    se = np.hypot(np.std(each, ddof=1), np.std(ref_each, ddof=1)) / np.sqrt(4)
+    assert row["error_se_kcal_mol"] == pytest.approx(se / KCAL_MOL_IN_EV, rel=1e-9)
+    assert row["frames_scored"] == 2 * 31
+    assert row["pulls"] == 4
+    assert "mean of 4 pulls of its best member" in (out / "report.md").read_text()
+    for bad, key in (({"repeats": 1}, "measure.repeats: 1 is fewer"),
+                     ({"repeats": 0}, "measure.repeats")):
+        with pytest.raises(LearnConfigError, match=key):
+            parse_learn_config({**raw, "measure": bad})
+
+
 def test_assessments_with_repeated_pulls(inputs, tmp_path):
     """With ``repeats: 2`` the transfer test and the other architecture pull twice a side,
     as the loop does: each pull's barrier is the largest work of its own steered log, the

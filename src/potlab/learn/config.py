@@ -215,6 +215,17 @@ class ConvergenceSpec(StrictModel):
     uncertainty_below: float | None = Field(None, gt=0)
 
 
+class MeasureSpec(StrictModel):
+    """How the tracked quantity (a steered explorer's barrier) is measured each iteration:
+    ``repeats`` pulls a side (None: the explorer's own). More than the explorer's adds
+    pulls with the next seeds (the best member's on the explorer's engine, in the explore
+    folder; the reference run pulls as many), and only the explorer's own are scored: one
+    pull's barrier scatters with the initial velocities alone, so the error's standard
+    error falls as 1/sqrt(repeats) without scoring or labelling more frames."""
+
+    repeats: int | None = Field(None, ge=1)
+
+
 class MoleculeSpec(StructureSpec):
     """A molecule the final model is pulled apart on (seed 002's transfer test): the
     explorer's steered protocol with the spring between ``group_a`` and ``group_b``, run
@@ -296,6 +307,7 @@ class LearnConfig(StrictModel):
     score: ScoreSpec = Field(default_factory=ScoreSpec)
     select: SelectSpec = Field(default_factory=SelectSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    measure: MeasureSpec = Field(default_factory=MeasureSpec)
     convergence: ConvergenceSpec = Field(default_factory=ConvergenceSpec)
     assess: AssessSpec = Field(default_factory=AssessSpec)
     #: each iteration's member m continues from the previous iteration's member m (its
@@ -331,6 +343,16 @@ class LearnConfig(StrictModel):
         if (self.assess.molecules or self.assess.members) and self.explore.kind != "steered":
             raise ValueError("assess: members and molecules compare barriers; they need a "
                              "steered explorer")
+        if self.measure.repeats is not None:
+            if self.explore.kind != "steered":
+                raise ValueError("measure.repeats: pulls a side of a steered explorer; "
+                                 f"explore.kind is {self.explore.kind!r}")
+            if self.measure.repeats < p.repeats * len(p.temperatures_K):
+                raise ValueError(f"measure.repeats: {self.measure.repeats} is fewer than the "
+                                 f"explorer's own pulls ({p.repeats}); the measure adds pulls")
+            if len(p.temperatures_K) > 1:
+                raise ValueError("measure.repeats: one temperature only (the explorer has "
+                                 f"{len(p.temperatures_K)})")
         return self
 
     def protocol(self):
@@ -338,6 +360,23 @@ class LearnConfig(StrictModel):
         from potlab.md.protocol import parse_protocol
 
         return parse_protocol(self.explore.protocol, source="explore.protocol")
+
+    def measure_protocol(self):
+        """The explorer's protocol with ``measure.repeats`` pulls (its own repeats when
+        that is None; the reference run pulls this): the explorer's pulls, then pulls with
+        the next seeds."""
+        p = self.protocol()
+        n = self.measure.repeats
+        return p if n is None or n <= p.repeats else p.model_copy(update={"repeats": n})
+
+    def measure_extra(self):
+        """The pulls the measure adds to the explorer's own (None: none): the protocol with
+        the ``measure.repeats - repeats`` seeds after the explorer's, run in ``measure``."""
+        p = self.protocol()
+        n = self.measure.repeats
+        if n is None or n <= p.repeats:
+            return None
+        return p.model_copy(update={"repeats": n - p.repeats, "seed": p.seed + p.repeats})
 
     def path(self, p: str) -> Path:
         q = Path(p)

@@ -156,15 +156,7 @@ class SteeredExplorer:
     def run(self, atoms: Atoms, calculator, out_dir: str | Path, **parallel) -> Exploration:
         """``parallel``: ``make_calculator``, ``workers``, ``scheduler`` of
         :func:`potlab.md.run_protocol` (a reference's pulls side by side)."""
-        from potlab.md.runner import run_md, run_protocol
-
-        p = protocol_for(self.protocol, calculator)
-        if p.repeats == 1 and len(p.temperatures_K) == 1:
-            results = [run_md(atoms, calculator, p, out_dir, resume=True)]
-            dirs = [Path(out_dir)]
-        else:
-            results = run_protocol(atoms, calculator, p, out_dir, resume=True, **parallel)
-            dirs = [Path(r.out_dir) for r in results]
+        results, dirs = self._pulls(atoms, calculator, out_dir, **parallel)
         frames, steps, cv, index = [], [], [], []
         for k, d in enumerate(dirs):
             fr = read_frames_of(d)
@@ -182,6 +174,23 @@ class SteeredExplorer:
         return Exploration(frames, np.array(steps), np.array(cv), tracked, curve,
                            [str(d) for d in dirs], [r.stability.reason for r in results],
                            np.array(index, dtype=int), each)
+
+
+    def barriers(self, atoms: Atoms, calculator, out_dir: str | Path,
+                 **parallel) -> list[float | None]:
+        """Each pull's largest work (eV), run or read back (a finished pull returns its
+        result), without reading the pulls' frames."""
+        return [r.activation_energy_eV for r in self._pulls(atoms, calculator, out_dir,
+                                                            **parallel)[0]]
+
+    def _pulls(self, atoms: Atoms, calculator, out_dir: str | Path, **parallel):
+        from potlab.md.runner import run_md, run_protocol
+
+        p = protocol_for(self.protocol, calculator)
+        if p.repeats == 1 and len(p.temperatures_K) == 1:
+            return [run_md(atoms, calculator, p, out_dir, resume=True)], [Path(out_dir)]
+        results = run_protocol(atoms, calculator, p, out_dir, resume=True, **parallel)
+        return results, [Path(r.out_dir) for r in results]
 
 
 @dataclass(frozen=True)

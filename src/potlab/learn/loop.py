@@ -52,6 +52,7 @@ from potlab.learn.explorers import (
     error_standard_error,
     fused_frames,
     labellable_distance,
+    mean_and_sem,
 )
 from potlab.learn.labelling import LabelStep
 from potlab.learn.merge import data_hashes, merge_data
@@ -190,15 +191,16 @@ class LearningLoop:
         if not rr.enabled:
             return {"value_eV": None, "test_frames": 0}
         start = self.start_structure()
-        return reference_run(self._explorer(None), start, self.labeller,
+        return reference_run(self._explorer(None, measure=True), start, self.labeller,
                              self.out / "setup" / "reference_run", rr.label_every,
                              self.out / "setup" / "reference_frames.extxyz")
 
     # ---- iteration steps -----------------------------------------------------------------
-    def _explorer(self, committee_path: str | None):
+    def _explorer(self, committee_path: str | None, measure: bool = False):
+        """The explorer; ``measure``: with the measure's pulls (``measure.repeats``)."""
         e = self.cfg.explore
         if e.kind == "steered":
-            return SteeredExplorer(self.cfg.protocol())
+            return SteeredExplorer(self.cfg.measure_protocol() if measure else self.cfg.protocol())
         return MDExplorer(self.cfg.protocol(), committee_path, e.stop_max_forces_var, e.uq_every)
 
     def _train(self, i: int) -> dict[str, Any]:
@@ -260,11 +262,19 @@ class LearningLoop:
 
     def _measure(self, i: int, ref: dict[str, Any]) -> dict[str, Any]:
         ex = self.record.get(i, "explore")
-        value, ref_value = ex["tracked_eV"], ref.get("value_eV")
+        value, ref_value, each = ex["tracked_eV"], ref.get("value_eV"), ex.get("tracked_each_eV")
+        own = each or [value]
+        if (more := self.cfg.measure_extra()) is not None:
+            # the explorer's own pulls and the measure's, with the seeds after them
+            each = own + SteeredExplorer(more).barriers(
+                self.start_structure(), self._best(i).calculator(), iter_dir(self.out, i) / "measure")
+            value = None if None in each else mean_and_sem(each)[0]
         error = None if value is None or ref_value is None else float(value - ref_value)
         out: dict[str, Any] = {"tracked_eV": value, "reference_eV": ref_value, "error_eV": error,
                                "error_kcal_mol": None if error is None else error / KCAL_MOL_IN_EV}
-        se = error_standard_error(ex.get("tracked_each_eV"), ref.get("values_eV"))
+        if more is not None:
+            out |= {"tracked_each_eV": each, "pulls": len(each)}
+        se = error_standard_error(each, ref.get("values_eV"))
         if se is not None:
             out["error_se_kcal_mol"] = se / KCAL_MOL_IN_EV
         if ref.get("test_frames"):

@@ -35,6 +35,11 @@ def write_report(run_dir: str | Path) -> Path:
                    f"({', '.join(f'{x:.4f}' for x in v)} eV; standard error "
                    f"{mean_and_sem(v)[1]:.4f} eV). Errors carry the standard error of both "
                    "sides' means as +-; the rupture forces below are each run's first pull's."), ""]
+    pulls = [r["pulls"] for r in st["iterations"] if r.get("pulls")]
+    if pulls:
+        lines += [(f"Each iteration's barrier is the mean of {max(pulls)} pulls of its best "
+                   "member: the explorer's own (their frames are scored) and more with the "
+                   "seeds after them (`measure.repeats`, in `iter_NNN/measure`)."), ""]
     if ref_peak:
         lines += [(f"Reference pull: rupture force {ref_peak['force']:.3f} eV/A, largest work "
                    f"at anchor {ref_peak['anchor']:.3f} A."), ""]

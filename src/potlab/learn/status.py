@@ -36,6 +36,8 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
             "peak": ex.get("peak"),
             # with several pulls per side: the error's standard error (None for one pull)
             "error_se_kcal_mol": ms.get("error_se_kcal_mol"),
+            # pulls a side of the measure when it added pulls to the explorer's (None: its own)
+            "pulls": ms.get("pulls"),
             "test_energy_mae_mev_per_atom": ms.get("test_energy_mae_mev_per_atom"),
             "test_forces_mae_mev_per_a": ms.get("test_forces_mae_mev_per_a"),
             "members_error_kcal_mol": mb.get("error_kcal_mol"),
