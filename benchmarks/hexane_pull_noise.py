@@ -23,7 +23,8 @@ then the protocol's own seed is pulled again too, into ``--out`` (default
 Reads the run's ``config.json`` (the protocol and the reference method),
 ``setup/start.extxyz`` and ``iter_k/committee/committee.json`` (the best member). The
 run's own pulls (the protocol's seed, or with ``repeats: N`` seeds seed..seed+N-1 in
-``T<T>K_r<r>``) are read from ``setup/reference_run`` and ``iter_k/explore``, not rerun. Each new pull goes to ``--out/<reference|iter_k>/seed_<s>``
+``T<T>K_r<r>``) are read from ``setup/reference_run`` and ``iter_k/explore`` (and the pulls
+``measure.repeats`` adds, from ``iter_k/measure``), not rerun. Each new pull goes to ``--out/<reference|iter_k>/seed_<s>``
 (resumable: a finished pull is read back). Writes ``pull_noise.csv`` (potential, seed,
 barrier_eV, rupture force, anchor at the largest work, whether a bond broke) and prints
 per potential the mean, the sample standard deviation and the range in kcal/mol. With the
@@ -85,7 +86,12 @@ def main() -> int:
         seeds_asked = _seeds(args.seeds)
     except ValueError as err:
         ap.error(f"--seeds: {err}")
-    own_pulls = _own_pulls(protocol)
+    # the run's own pulls: the reference's (measure.repeats of them when the run's measure
+    # adds pulls), a model's in its explore folder and the measure's in its measure folder
+    own_ref = [(s, (None, sub)) for s, sub in _own_pulls(cfg.measure_protocol())]
+    own_model = [(s, (None, sub)) for s, sub in _own_pulls(cfg.protocol())]
+    if (extra := cfg.measure_extra()) is not None:
+        own_model += [(s, ("measure", sub)) for s, sub in _own_pulls(extra)]
     protocol = protocol.model_copy(update={"repeats": 1})
     start = ase.io.read(run / "setup" / "start.extxyz")
     its = sorted(int(p.name[5:]) for p in run.glob("iter_*")
@@ -119,7 +125,9 @@ def main() -> int:
 
     rows, timings = [], []
     for name, own, calc in calculators():
-        mine = [] if changed else [(s, own / sub if sub else own) for s, sub in own_pulls]
+        own_pulls = own_ref if name == "reference" else own_model
+        mine = [] if changed else [(s, (own.parent / up if up else own) / (sub or ""))
+                                   for s, (up, sub) in own_pulls]
         taken = {s for s, _ in mine}
         new = [(s, out / name / f"seed_{s}") for s in dict.fromkeys(
             ([protocol.seed] if changed else []) + seeds_asked) if s not in taken]
