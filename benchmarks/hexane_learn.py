@@ -36,14 +36,18 @@ their start-up and evaluation; ~2 min of the best member's steered MD; ~2 min of
 members' runs; labelling under a minute); after the relax, setup (2000 reference MD frames, the
 reference SMD and its labels) ~4 min; a variant of 10 iterations ~2-2.5 h (ani3_berendsen
 on 2026-12-02: 1.5 h, about 9 min an iteration, with a test run beside it), the assessments
-another half hour to hour (SchNet and MACE 600 CPU-s each, two molecules). Prints per variant and
+another half hour to hour (SchNet and MACE 600 CPU-s each, two molecules; with 16 pulls a
+side much more: on ani3_batched16_11, --workers 1 beside another run, butane took 11 min,
+octane 35, SchNet 25 (record times), and MACE's 16 batched pulls had made a third of their steps after
+24 min). Prints per variant and
 iteration the labels, the barrier of the best member against GFN2-xTB's (kcal/mol) and the
 test-set force MAE, then the variants side by side (``comparison.md`` and ``.png`` in
 ``--out``, as ``potlab learn compare`` writes them) and the total wall time.
 
 Every variant runs each member's SMD (the committee's spread of barriers); ani3_berendsen
-and ani3_inherited (:data:`ASSESSED`) also run the config's ``assess`` section after the
-loop: the final
+and ani3_inherited (:data:`ASSESSED`), and any variant given with ``--assess`` (on a
+finished run only the assessments then run), also run the config's ``assess`` section
+after the loop: the final
 best member's SMD barrier on butane and octane against GFN2-xTB's, and SchNet and MACE
 trained on the data the ANI loop selected, each with its barrier error.
 """
