@@ -38,9 +38,8 @@ reference SMD and its labels) ~4 min; a variant of 10 iterations ~2-2.5 h (ani3_
 on 2026-12-02: 1.5 h, about 9 min an iteration, with a test run beside it), the assessments
 another half hour to hour (SchNet and MACE 600 CPU-s each, two molecules; with 16 pulls a
 side much more: on ani3_batched16_11, --workers 1 beside another run, butane took 11 min,
-octane 35, SchNet 25 (record times), and MACE's 16 batched pulls had made a third of their steps after
-24 min). Prints per variant and
-iteration the labels, the barrier of the best member against GFN2-xTB's (kcal/mol) and the
+octane 35, SchNet 25 (record times), and MACE's 16 batched pulls had made a third of their
+steps after 24 min). Prints per variant and iteration the labels, the barrier of the best member against GFN2-xTB's (kcal/mol) and the
 test-set force MAE, then the variants side by side (``comparison.md`` and ``.png`` in
 ``--out``, as ``potlab learn compare`` writes them) and the total wall time.
 
