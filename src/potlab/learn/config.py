@@ -218,8 +218,8 @@ class ConvergenceSpec(StrictModel):
 class MeasureSpec(StrictModel):
     """How the tracked quantity (a steered explorer's barrier) is measured each iteration:
     ``repeats`` pulls a side (None: the explorer's own). More than the explorer's adds
-    pulls with the next seeds (the best member's on the explorer's engine, in the explore
-    folder; the reference run pulls as many), and only the explorer's own are scored: one
+    pulls with the next seeds (the best member's on the explorer's engine, in
+    ``iter_NNN/measure``; the reference run pulls as many), and only the explorer's own are scored: one
     pull's barrier scatters with the initial velocities alone, so the error's standard
     error falls as 1/sqrt(repeats) without scoring or labelling more frames."""
 

@@ -175,7 +175,6 @@ class SteeredExplorer:
                            [str(d) for d in dirs], [r.stability.reason for r in results],
                            np.array(index, dtype=int), each)
 
-
     def barriers(self, atoms: Atoms, calculator, out_dir: str | Path,
                  **parallel) -> list[float | None]:
         """Each pull's largest work (eV), run or read back (a finished pull returns its
