@@ -49,18 +49,16 @@ from potlab.learn.explorers import (
     MDExplorer,
     SteeredExplorer,
     broken_bonds,
-    error_standard_error,
     fused_frames,
     labellable_distance,
-    mean_and_sem,
 )
 from potlab.learn.labelling import LabelStep
+from potlab.learn.measure import measure_tracked
 from potlab.learn.merge import data_hashes, merge_data
 from potlab.learn.record import Record
 from potlab.learn.resume import check_run_config
 from potlab.learn.scores import read_pool, score_rows, write_scores
 from potlab.learn.selectors import (
-    KCAL_MOL_IN_EV,
     select_frames,
     selectors_of,
 )
@@ -261,25 +259,11 @@ class LearningLoop:
                    if self.record.get(k, "label") is not None)
 
     def _measure(self, i: int, ref: dict[str, Any]) -> dict[str, Any]:
-        ex = self.record.get(i, "explore")
-        value, ref_value, each = ex["tracked_eV"], ref.get("value_eV"), ex.get("tracked_each_eV")
-        own = each or [value]
-        if (more := self.cfg.measure_extra()) is not None:
-            # the explorer's own pulls and the measure's, with the seeds after them
-            each = own + SteeredExplorer(more).barriers(
-                self.start_structure(), self._best(i).calculator(), iter_dir(self.out, i) / "measure")
-            value = None if None in each else mean_and_sem(each)[0]
-        error = None if value is None or ref_value is None else float(value - ref_value)
-        out: dict[str, Any] = {"tracked_eV": value, "reference_eV": ref_value, "error_eV": error,
-                               "error_kcal_mol": None if error is None else error / KCAL_MOL_IN_EV}
-        if more is not None:
-            out |= {"tracked_each_eV": each, "pulls": len(each)}
-        se = error_standard_error(each, ref.get("values_eV"))
-        if se is not None:
-            out["error_se_kcal_mol"] = se / KCAL_MOL_IN_EV
+        out = measure_tracked(self.cfg, self.record.get(i, "explore"), ref,
+                              lambda: self._best(i), self.start_structure(), iter_dir(self.out, i))
         if ref.get("test_frames"):
             out |= frame_errors(self._best(i), self.out / "setup" / "reference_frames.extxyz")
-        out["stop"] = self.convergence.after_measure(self._errors() + [error], i,
+        out["stop"] = self.convergence.after_measure(self._errors() + [out["error_eV"]], i,
                                                      self._labels_added())
         return out
 
