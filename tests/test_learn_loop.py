@@ -190,6 +190,11 @@ def test_tiny_loop_end_to_end(uninterrupted):
     old = json.loads((d / "committee" / f"member_{best}" / "split.json").read_text())
     new = json.loads((out / "iter_001" / "committee" / "member_0" / "split.json").read_text())
     assert set(old["train"]) <= set(new["train"]) and set(old["valid"]) <= set(new["valid"])
+    # each member's epochs as its own per-epoch log counts them (one metrics.csv row each)
+    for i, row in enumerate((it0, it1)):
+        logged = [len((out / f"iter_{i:03d}" / "committee" / f"member_{m}" / "metrics.csv")
+                      .read_text().splitlines()) - 1 for m in range(len(row["members_epochs"]))]
+        assert row["members_epochs"] == logged and min(logged) > 0
     # never a frame already in the data; nothing labelled twice
     sel = json.loads((d / "selected.json").read_text())["selected"]
     assert len(set(sel)) == len(sel)

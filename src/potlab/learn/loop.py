@@ -219,7 +219,8 @@ class LearningLoop:
         best = res.members[res.best_member]
         return {"best_member": res.best_member, "best_dir": best["dir"],
                 "members": [{k: m[k] for k in ("member", "n_train", "n_valid", "forces_mae_all",
-                                               "energy_mae_all")} for m in res.members],
+                                               "energy_mae_all", "epochs", "stop_reason",
+                                               "train_s")} for m in res.members],
                 "committee": str(res.path), "split": com.get("split", "fresh")}
 
     def _best(self, i: int):

@@ -47,8 +47,8 @@ def write_report(run_dir: str | Path) -> Path:
              ("| iter | labels (data) | added | tracked (eV) | error (kcal/mol) | members' "
               "errors (kcal/mol) | members' spread (kcal/mol) | E MAE test "
               "(meV/atom) | F MAE test (meV/A) | mu | sigma | threshold | scored | selected | "
-              "augmented | failed |"),
-             "|" + "---|" * 16]
+              "augmented | failed | members' epochs |"),
+             "|" + "---|" * 17]
     peaks = []
     for r in st["iterations"]:
         members = r["members_error_kcal_mol"]
@@ -64,7 +64,8 @@ def write_report(run_dir: str | Path) -> Path:
             f"{_f(r['test_forces_mae_mev_per_a'], '.1f')} | {_f(r['mu'], '.3g')} | "
             f"{_f(r['sigma'], '.3g')} | {_f(r['threshold'], '.3g')} | "
             f"{_f(r['frames_scored'], 'd')} | {_f(r['selected'], 'd')} | "
-            f"{_f(r['augmented'], 'd')} | {_f(r['failed'], 'd')} |")
+            f"{_f(r['augmented'], 'd')} | {_f(r['failed'], 'd')} | "
+            f"{' / '.join(_f(e, 'd') for e in r['members_epochs'] or []) or '-'} |")
     if peaks and ref_peak:
         lines += ["", "Where the best member's pull peaked, against the reference's:", "",
                   ("| iter | rupture force (eV/A) | minus reference | anchor at largest work "

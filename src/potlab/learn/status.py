@@ -30,6 +30,8 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
             "iteration": i,
             "data_frames": n_total,
             "best_member": tr.get("best_member"),
+            # each member's epochs this iteration (None in a record written before they were kept)
+            "members_epochs": [m.get("epochs") for m in tr.get("members", [])] or None,
             "tracked_eV": ms.get("tracked_eV"), "error_eV": ms.get("error_eV"),
             "error_kcal_mol": ms.get("error_kcal_mol"),
             # rupture force (eV/A), anchor at the largest work (A), largest work (eV)

@@ -149,10 +149,9 @@ class MDProtocol(_Strict):
     def _consistent(self) -> MDProtocol:
         if self.ensemble == "nve" and self.ramp is not None:
             raise ValueError("a ramp needs a thermostatted ensemble (nvt or npt), not nve")
-        if self.engine == "batched":
-            if self.ensemble == "npt":
-                raise ValueError("engine batched runs nve and nvt (npt runs with engine ase "
-                                 "or lammps)")
+        if self.engine == "batched" and self.ensemble == "npt":
+            raise ValueError("engine batched runs nve and nvt (npt runs with engine ase "
+                             "or lammps)")
         if self.engine == "lammps" and (self.ensemble == "npt" or self.steered is not None):
             raise ValueError("engine lammps runs nve and nvt (npt and steered MD run with "
                              "engine ase)")

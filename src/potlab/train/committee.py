@@ -131,8 +131,13 @@ def train_committee(cfg: TrainConfig) -> CommitteeResult:
         split = pdata.check_split(pdata.Split.load(run / "split.json"), frames, run / "split.json")
         seen = [frames[i] for i in split.train + split.valid]  # dropped outliers left out
         metrics, _ = evaluate(pot, seen)
+        summary = json.loads((run / "summary.json").read_text())
         rows.append({"member": k, "seed": member.training.seed, "dir": str(run),
                      "n_train": len(split.train), "n_valid": len(split.valid),
+                     # the training's own account: its epochs (a warm start counts from 0),
+                     # why it stopped, seconds on its budget clock
+                     "epochs": summary["epochs"], "stop_reason": summary["stop_reason"],
+                     "train_s": summary["elapsed_s"],
                      "forces_mae_all": metrics["overall"].get("forces_mae_mev_per_a"),
                      "energy_mae_all": metrics["overall"]["energy_mae_mev_per_atom"]})
         pots.append(pot)
