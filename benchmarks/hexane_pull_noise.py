@@ -6,7 +6,7 @@ target tolerance, a single pull cannot tell whether a model meets it.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_pull_noise.py runs/hexane_bench/ani3_inherited
         [--iteration 8 [9 ...]] [--seeds 1 2 3 | --seeds 3-23] [--out DIR] [--no-reference]
-        [--thermostat berendsen --tdamp 100] [--engine batched|ase]
+        [--thermostat berendsen --tdamp 100] [--engine batched|ase] [--model NAME=PATH ...]
 
 A model's new pulls run together on the batched engine (one model call per step for all
 its seeds; ``--engine ase`` pulls them one after another), the reference's one after
@@ -14,6 +14,9 @@ another on the ASE engine. Same seed, same start: with Berendsen both engines fo
 trajectory to rounding (tests/test_md_batched.py), and a float32 model's last bits
 differ between a batch and a single graph, so over 6500 steps a batched pull and a
 single pull of one seed are two draws of the same distribution, not one number.
+
+``--model NAME=PATH`` pulls other models too (one trained apart from the run, say), from
+the same start with the same seeds; none of their pulls is the run's own.
 
 ``--thermostat`` (and ``--tdamp``, fs) pulls with another thermostat than the run's
 (seed 002 used Berendsen, which is deterministic once the initial velocities are drawn);
@@ -71,6 +74,9 @@ def main() -> int:
     ap.add_argument("--thermostat", default=None,
                     choices=["langevin", "nose-hoover", "bussi", "berendsen"])
     ap.add_argument("--tdamp", type=float, default=None, help="fs (nose-hoover, bussi, berendsen)")
+    ap.add_argument("--model", nargs="+", default=[], metavar="NAME=PATH",
+                    help="other models to pull from the run's start (a model.pt each; all "
+                         "their pulls are new, into --out/NAME)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     run = args.run_dir
@@ -96,11 +102,19 @@ def main() -> int:
     start = ase.io.read(run / "setup" / "start.extxyz")
     its = sorted(int(p.name[5:]) for p in run.glob("iter_*")
                  if (p / "committee" / "committee.json").exists())
-    if args.iteration is None and not its:
+    if args.iteration is None and not its and not args.model:
         ap.error(f"{run}: no trained committee yet (give --iteration with no number to pull "
                  "only the reference)")
-    iterations = [its[-1]] if args.iteration is None else args.iteration
-    if not iterations and args.no_reference:
+    iterations = [its[-1]] if args.iteration is None and not args.model else (args.iteration or [])
+    models = {}
+    for given in args.model:
+        name, sep, path = given.partition("=")
+        if not sep or not name or name == "reference" or name.startswith("iter_"):
+            ap.error(f"--model {given}: give NAME=PATH, NAME neither 'reference' nor iter_*")
+        if not Path(path).is_file():
+            ap.error(f"--model {given}: no file {path}")
+        models[name] = Path(path)
+    if not iterations and not models and args.no_reference:
         ap.error("nothing to pull: no iteration and --no-reference")
     if missing := [k for k in iterations if k not in its]:
         ap.error(f"{run}: no trained committee for iteration(s) {missing} "
@@ -119,13 +133,15 @@ def main() -> int:
         for it in iterations:
             yield (f"iter_{it}", run / f"iter_{it:03d}" / "explore",
                    potlab.load(best_model(it)).calculator())
+        for name, path in models.items():
+            yield name, None, potlab.load(path).calculator()
 
     from potlab.md.batched import run_batched
     from potlab.md.engine import Replica
 
     rows, timings = [], []
     for name, own, calc in calculators():
-        own_pulls = own_ref if name == "reference" else own_model
+        own_pulls = [] if own is None else own_ref if name == "reference" else own_model
         mine = [] if changed else [(s, (own.parent / up if up else own) / (sub or ""))
                                    for s, (up, sub) in own_pulls]
         taken = {s for s, _ in mine}
@@ -167,7 +183,7 @@ def main() -> int:
               "pulls finished earlier are read back, not rerun)")
     _plot(rows, out / "pull_noise.png", KCAL_MOL_IN_EV, protocol.thermostat)
     print(f"written: {out / 'pull_noise.csv'}, {out / 'pull_noise.png'}")
-    if not args.no_reference and iterations:
+    if not args.no_reference and (iterations or models):
         errors = _errors(rows, KCAL_MOL_IN_EV)
         with open(out / "pull_noise_errors.csv", "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(errors[0]))
