@@ -29,7 +29,8 @@ run's own pulls (the protocol's seed, or with ``repeats: N`` seeds seed..seed+N-
 ``T<T>K_r<r>``) are read from ``setup/reference_run`` and ``iter_k/explore`` (and the pulls
 ``measure.repeats`` adds, from ``iter_k/measure``), not rerun. Each new pull goes to ``--out/<reference|iter_k>/seed_<s>``
 (resumable: a finished pull is read back). Writes ``pull_noise.csv`` (potential, seed,
-barrier_eV, rupture force, anchor at the largest work, whether a bond broke) and prints
+barrier_eV, rupture force, anchor at the largest work, whether a bond broke and which, as
+element and atom index pairs of the start structure's bonds) and prints
 per potential the mean, the sample standard deviation and the range in kcal/mol. With the
 reference pulled, ``pull_noise_errors.csv`` gives per iteration the error of the mean
 barrier against the reference's mean with its standard error (both means' in quadrature)
@@ -43,6 +44,7 @@ import csv
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -55,7 +57,7 @@ def main() -> int:
 
     import potlab
     from potlab.learn.config import LearnConfig
-    from potlab.learn.explorers import SteeredExplorer, broken_bonds, read_frames_of
+    from potlab.learn.explorers import SteeredExplorer, broken_bond_pairs, read_frames_of
     from potlab.learn.report import pull_peak
     from potlab.learn.selectors import KCAL_MOL_IN_EV
     from potlab.reference import get_method
@@ -158,10 +160,12 @@ def main() -> int:
         timings.append((name, len(new), time.perf_counter() - t0))
         for seed, d in mine + new:
             peak = pull_peak(d)
-            broke = bool(broken_bonds(read_frames_of(d)[-1:], start, cfg.explore.break_factor)[0])
+            pairs = broken_bond_pairs(read_frames_of(d)[-1], start, cfg.explore.break_factor)
+            sym = start.get_chemical_symbols()
             rows.append({"potential": name, "seed": seed, "dir": str(d), "barrier_eV": peak["work"],
                          "rupture_force_eV_A": peak["force"], "anchor_at_max_work_A": peak["anchor"],
-                         "bond_broke": broke})
+                         "bond_broke": bool(pairs),
+                         "broken_bonds": " ".join(f"{sym[i]}{i}-{sym[j]}{j}" for i, j in pairs)})
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "pull_noise.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -177,6 +181,9 @@ def main() -> int:
         b = np.array([r["barrier_eV"] for r in rows if r["potential"] == name]) / KCAL_MOL_IN_EV
         print(f"{name}: {len(b)} pulls, barrier {b.mean():.2f} kcal/mol, sample std "
               f"{b.std(ddof=1):.2f}, range {b.max() - b.min():.2f} (max - min)")
+        broke = Counter(r["broken_bonds"] or "none" for r in rows if r["potential"] == name)
+        print(f"{name}: bonds broken at the end (pulls): "
+              + ", ".join(f"{k} {n}" for k, n in broke.most_common()))
     for name, n, sec in timings:
         how = "ase" if name == "reference" else args.engine
         print(f"{name}: {n} pulls beyond the run's own in {sec:.0f} s wall ({how} engine; "

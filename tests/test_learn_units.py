@@ -314,3 +314,24 @@ def test_relax_runs_with_the_thermostat_it_names(tmp_path):
             runs[-1], ase.io.read(tmp_path / name / "trajectory.extxyz", -1).positions)
     np.testing.assert_array_equal(runs[0], runs[1])
     assert np.abs(runs[0] - molecule("CH4").positions).max() > 1e-4  # it moved
+
+
+def test_broken_bond_pairs_names_the_stretched_bond():
+    from ase.build import molecule
+
+    from potlab.learn.explorers import broken_bond_pairs, broken_bonds
+
+    start = molecule("C2H6")
+    carbons = [i for i, z in enumerate(start.numbers) if z == 6]
+    pulled = start.copy()
+    # move one methyl group (its carbon and the three hydrogens bonded to it) 2 A away
+    # along the C-C axis: only the C-C bond (1.5 A -> 3.5 A) is beyond 2x its length
+    axis = pulled.positions[carbons[1]] - pulled.positions[carbons[0]]
+    axis /= np.linalg.norm(axis)
+    d = pulled.get_distances(carbons[1], range(len(pulled)))
+    group = [i for i in range(len(pulled)) if i == carbons[1] or (pulled.numbers[i] == 1 and d[i] < 1.3)]
+    assert len(group) == 4
+    pulled.positions[group] += 2.0 * axis
+    assert broken_bond_pairs(pulled, start, 2.0) == [tuple(sorted(carbons))]
+    assert broken_bond_pairs(start, start, 2.0) == []
+    assert broken_bonds([start, pulled], start, 2.0).tolist() == [False, True]

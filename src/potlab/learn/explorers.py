@@ -58,6 +58,17 @@ def broken_bonds(frames: list[Atoms], start: Atoms, factor: float) -> np.ndarray
     return np.array([bool((mon.lengths(f) > factor * mon.len0).any()) for f in frames])
 
 
+def broken_bond_pairs(frame: Atoms, start: Atoms, factor: float) -> list[tuple[int, int]]:
+    """The bonds of ``start`` (atom index pairs, as :func:`broken_bonds` finds them) longer
+    than ``factor`` times their length there in ``frame``: which bond a pull broke."""
+    mon = BondMonitor(exclude_elements=())
+    mon.start(start)
+    if len(mon.i) == 0:
+        return []
+    bad = np.flatnonzero(mon.lengths(frame) > factor * mon.len0)
+    return [(int(mon.i[k]), int(mon.j[k])) for k in bad]
+
+
 def fused_frames(frames: list[Atoms], fraction: float | None,
                  min_distance: float | None = None) -> np.ndarray:
     """[n_frames] bool: two atoms closer than ``fraction`` x their covalent radii sum
