@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import time
-from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -43,15 +42,16 @@ os.environ.setdefault("POTLAB_QUIET", "1")
 
 def main() -> int:
     import ase.io
-    from hexane_pull_noise import _own_pulls, _seeds  # this folder is the script's: sys.path[0]
+    from hexane_pull_noise import _seeds  # this folder is the script's: sys.path[0]
 
     import potlab
     from potlab.analysis.parity import evaluate
     from potlab.data import read_frames
     from potlab.data.writers import write_extxyz
     from potlab.learn.config import LearnConfig
-    from potlab.learn.explorers import SteeredExplorer, broken_bond_pairs, read_frames_of
+    from potlab.learn.explorers import SteeredExplorer, pulls_broken_bonds
     from potlab.learn.labelling import LabelStep
+    from potlab.learn.report import bond_counts
     from potlab.learn.setup import reference_run
     from potlab.train import parse_config, train_committee
 
@@ -95,10 +95,7 @@ def main() -> int:
     pulled = reference_run(SteeredExplorer(protocol), start, labeller, out / "pulls",
                            args.every, out / "oracle_frames.extxyz")
     t_pull = time.perf_counter() - t0
-    sym = start.get_chemical_symbols()
-    broke = Counter(" ".join(f"{sym[i]}{i}-{sym[j]}{j}" for i, j in broken_bond_pairs(
-        read_frames_of(d)[-1], start, cfg.explore.break_factor)) or "none"
-        for d in (out / "pulls" / (sub or "") for _, sub in _own_pulls(protocol)))
+    broke = pulls_broken_bonds(out / "pulls", start, cfg.explore.break_factor)
     initial = read_frames(run / "iter_000" / "data.extxyz")
     oracle = read_frames(out / "oracle_frames.extxyz")
     for f in oracle:
@@ -107,7 +104,7 @@ def main() -> int:
     print(f"reference pulls {seeds[0]}-{seeds[-1]}: barrier {pulled['value_eV']:.4f} eV (mean), "
           f"{len(oracle)} frames labelled ({pulled.get('failed', 0)} failed) in {t_pull:.0f} s; "
           f"data: {len(initial)} initial + {len(oracle)} = {len(initial) + len(oracle)} frames; "
-          f"bonds broken at the end (pulls): " + ", ".join(f"{k} {n}" for k, n in broke.most_common()))
+          f"bonds broken at the end (pulls): {bond_counts(broke)}")
 
     raw = json.loads(json.dumps(cfg.train))
     raw["data"] = {**(raw.get("data") or {}), "train": str(out / "data.extxyz")}
@@ -135,7 +132,7 @@ def main() -> int:
     (out / "summary.json").write_text(json.dumps(
         {"run": str(run.resolve()), "seeds": seeds, "every": args.every,
          "reference_barrier_eV": pulled["value_eV"], "reference_barriers_eV": pulled.get("values_eV"),
-         "broken_bonds": dict(broke), "n_initial": len(initial), "n_oracle": len(oracle), "pull_s": t_pull,
+         "broken_bonds": broke, "n_initial": len(initial), "n_oracle": len(oracle), "pull_s": t_pull,
          "train_wall_s": t_train, "members": members}, indent=1))
     models = " ".join(f"oracle_{m['member']}={m['model']}" for m in members)
     print(f"written: {out / 'summary.json'}\npull them: OMP_NUM_THREADS=1 .venv/bin/python "

@@ -44,7 +44,6 @@ import csv
 import json
 import os
 import time
-from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -57,8 +56,8 @@ def main() -> int:
 
     import potlab
     from potlab.learn.config import LearnConfig
-    from potlab.learn.explorers import SteeredExplorer, broken_bond_pairs, read_frames_of
-    from potlab.learn.report import pull_peak
+    from potlab.learn.explorers import SteeredExplorer, pulls_broken_bonds
+    from potlab.learn.report import bond_counts, pull_peak
     from potlab.learn.selectors import KCAL_MOL_IN_EV
     from potlab.reference import get_method
 
@@ -160,12 +159,10 @@ def main() -> int:
         timings.append((name, len(new), time.perf_counter() - t0))
         for seed, d in mine + new:
             peak = pull_peak(d)
-            pairs = broken_bond_pairs(read_frames_of(d)[-1], start, cfg.explore.break_factor)
-            sym = start.get_chemical_symbols()
+            broke = pulls_broken_bonds(d, start, cfg.explore.break_factor)[0]
             rows.append({"potential": name, "seed": seed, "dir": str(d), "barrier_eV": peak["work"],
                          "rupture_force_eV_A": peak["force"], "anchor_at_max_work_A": peak["anchor"],
-                         "bond_broke": bool(pairs),
-                         "broken_bonds": " ".join(f"{sym[i]}{i}-{sym[j]}{j}" for i, j in pairs)})
+                         "bond_broke": bool(broke), "broken_bonds": broke})
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "pull_noise.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -181,9 +178,8 @@ def main() -> int:
         b = np.array([r["barrier_eV"] for r in rows if r["potential"] == name]) / KCAL_MOL_IN_EV
         print(f"{name}: {len(b)} pulls, barrier {b.mean():.2f} kcal/mol, sample std "
               f"{b.std(ddof=1):.2f}, range {b.max() - b.min():.2f} (max - min)")
-        broke = Counter(r["broken_bonds"] or "none" for r in rows if r["potential"] == name)
-        print(f"{name}: bonds broken at the end (pulls): "
-              + ", ".join(f"{k} {n}" for k, n in broke.most_common()))
+        broke = [r["broken_bonds"] for r in rows if r["potential"] == name]
+        print(f"{name}: bonds broken at the end (pulls): {bond_counts(broke)}")
     for name, n, sec in timings:
         how = "ase" if name == "reference" else args.engine
         print(f"{name}: {n} pulls beyond the run's own in {sec:.0f} s wall ({how} engine; "

@@ -184,6 +184,14 @@ def test_tiny_loop_end_to_end(uninterrupted):
                  "explore/steered_log.csv", "scores.csv", "selected.json", "candidates.extxyz",
                  "labelled.extxyz", "failures.json"):
         assert (d / name).exists(), name
+    # which bond each pull broke: the chain's bonds are its neighbours (i, i+1) by
+    # construction, broken when longer than break_factor (1.6) x their start length
+    start = chain()
+    for i, row in enumerate((it0, it1)):
+        last = ase.io.read(out / f"iter_{i:03d}" / "explore" / "trajectory.extxyz", -1)
+        expect = " ".join(f"Cu{k}-Cu{k + 1}" for k in range(3) if last.get_distance(k, k + 1)
+                          > 1.6 * start.get_distance(k, k + 1))
+        assert row["broken_bonds"] == [expect]
     # inherited split: iteration 1's members keep the best member's split of iteration 0
     info0 = json.loads((d / "committee" / "committee.json").read_text())
     best = info0["members"][info0["best_member"]]["member"]
@@ -577,3 +585,15 @@ def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path, engine):
     assert it0["peak"]["work"] == pytest.approx(model_each[0], rel=1e-12)
     assert it0["peak"]["force"] == pytest.approx(first["spring_force_eV_A"].max(), rel=1e-12)
     assert ref["peak"]["work"] == pytest.approx(ref_each[0], rel=1e-12)
+    # which bond each side's pulls broke (the chain's bonds are its neighbours by
+    # construction; broken when longer than 1.6 x their start length), and the report's table
+    start = chain()
+
+    def broken(run):
+        last = ase.io.read(run / "trajectory.extxyz", -1)
+        return " ".join(f"Cu{k}-Cu{k + 1}" for k in range(3)
+                        if last.get_distance(k, k + 1) > 1.6 * start.get_distance(k, k + 1))
+
+    for side, run in ((ref, out / "setup" / "reference_run"), (it0, out / "iter_000" / "explore")):
+        assert side["broken_bonds"] == [broken(run / f"T20K_r{r}") for r in (0, 1)]
+    assert "bonds broken at the end (pulls) |" in report

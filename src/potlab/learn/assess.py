@@ -25,13 +25,7 @@ from typing import Any
 import numpy as np
 
 from potlab.learn.config import ArchitectureSpec, LearnConfig, LearnConfigError, MoleculeSpec
-from potlab.learn.explorers import (
-    SteeredExplorer,
-    broken_bonds,
-    error_standard_error,
-    pull_dirs,
-    read_frames_of,
-)
+from potlab.learn.explorers import SteeredExplorer, error_standard_error, pulls_broken_bonds
 from potlab.learn.selectors import KCAL_MOL_IN_EV
 from potlab.learn.setup import make_structure, reference_run, relax, write_structure
 
@@ -60,8 +54,7 @@ def frame_errors(potential, frames_path: Path) -> dict[str, float | None]:
 def pulls_broke(run_dir: Path, start, factor: float) -> list[bool]:
     """Per steered pull of ``run_dir`` (one, or its ``T*K_r*`` pulls): whether a bond of
     ``start`` is broken (longer than ``factor`` x its length) in the pull's last frame."""
-    return [bool(broken_bonds(read_frames_of(p)[-1:], start, factor)[0])
-            for p in pull_dirs(run_dir)]
+    return [bool(names) for names in pulls_broken_bonds(run_dir, start, factor)]
 
 
 def repeated_pulls(values: list[float], reference: list[float] | None) -> dict[str, Any]:

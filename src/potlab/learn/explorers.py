@@ -69,6 +69,16 @@ def broken_bond_pairs(frame: Atoms, start: Atoms, factor: float) -> list[tuple[i
     return [(int(mon.i[k]), int(mon.j[k])) for k in bad]
 
 
+def pulls_broken_bonds(run_dir: str | Path, start: Atoms, factor: float) -> list[str]:
+    """Per steered pull of ``run_dir`` (:func:`pull_dirs`' order) the bonds broken in its
+    last frame, as ``"C4-C5"`` (element and atom index, pairs joined by a space; ``""``:
+    none): which product channel each pull took."""
+    sym = start.get_chemical_symbols()
+    return [" ".join(f"{sym[i]}{i}-{sym[j]}{j}"
+                     for i, j in broken_bond_pairs(read_frames_of(d)[-1], start, factor))
+            for d in pull_dirs(run_dir)]
+
+
 def fused_frames(frames: list[Atoms], fraction: float | None,
                  min_distance: float | None = None) -> np.ndarray:
     """[n_frames] bool: two atoms closer than ``fraction`` x their covalent radii sum

@@ -51,6 +51,7 @@ from potlab.learn.explorers import (
     broken_bonds,
     fused_frames,
     labellable_distance,
+    pulls_broken_bonds,
 )
 from potlab.learn.labelling import LabelStep
 from potlab.learn.measure import measure_tracked
@@ -191,7 +192,8 @@ class LearningLoop:
         start = self.start_structure()
         return reference_run(self._explorer(None, measure=True), start, self.labeller,
                              self.out / "setup" / "reference_run", rr.label_every,
-                             self.out / "setup" / "reference_frames.extxyz")
+                             self.out / "setup" / "reference_frames.extxyz",
+                             self.cfg.explore.break_factor)
 
     # ---- iteration steps -----------------------------------------------------------------
     def _explorer(self, committee_path: str | None, measure: bool = False):
@@ -249,6 +251,10 @@ class LearningLoop:
 
             # where the (first) pull peaked, so a report read from the record alone has it
             out["peak"] = pull_peak(iter_dir(self.out, i) / "explore")
+            # which bond each pull broke (its product channel)
+            out["broken_bonds"] = pulls_broken_bonds(iter_dir(self.out, i) / "explore",
+                                                     self.start_structure(),
+                                                     self.cfg.explore.break_factor)
         return out
 
     def _errors(self) -> list[float | None]:

@@ -15,6 +15,14 @@ from potlab.atomic import write_text_atomic
 from potlab.learn.status import error_text, learn_status
 
 
+def bond_counts(names: list[str]) -> str:
+    """Pulls by the bonds they broke, most first: ``"C4-C5 10, C0-C1 6"`` (``none``: no
+    bond broke)."""
+    from collections import Counter
+
+    return ", ".join(f"{k or 'none'} {n}" for k, n in Counter(names).most_common())
+
+
 def _f(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
@@ -41,8 +49,10 @@ def write_report(run_dir: str | Path) -> Path:
                    "member: the explorer's own (their frames are scored) and more with the "
                    "seeds after them (`measure.repeats`, in `iter_NNN/measure`)."), ""]
     if ref_peak:
+        broke = (f" Bonds broken at the end of its pulls: {bond_counts(ref['broken_bonds'])}."
+                 if ref.get("broken_bonds") else "")
         lines += [(f"Reference pull: rupture force {ref_peak['force']:.3f} eV/A, largest work "
-                   f"at anchor {ref_peak['anchor']:.3f} A."), ""]
+                   f"at anchor {ref_peak['anchor']:.3f} A.{broke}"), ""]
     lines += [
              ("| iter | labels (data) | added | tracked (eV) | error (kcal/mol) | members' "
               "errors (kcal/mol) | members' spread (kcal/mol) | E MAE test "
@@ -54,7 +64,7 @@ def write_report(run_dir: str | Path) -> Path:
         members = r["members_error_kcal_mol"]
         pk = r["peak"] or pull_peak(run_dir / f"iter_{r['iteration']:03d}" / "explore")
         if pk:
-            peaks.append((r["iteration"], pk))
+            peaks.append((r["iteration"], pk, r.get("broken_bonds")))
         lines.append(
             f"| {r['iteration']} | {_f(r['data_frames'], 'd')} | {_f(r['added'], 'd')} | "
             f"{_f(r['tracked_eV'], '.4f')} | {error_text(r)} | "
@@ -69,10 +79,11 @@ def write_report(run_dir: str | Path) -> Path:
     if peaks and ref_peak:
         lines += ["", "Where the best member's pull peaked, against the reference's:", "",
                   ("| iter | rupture force (eV/A) | minus reference | anchor at largest work "
-                   "(A) | minus reference |"), "|" + "---|" * 5]
+                   "(A) | minus reference | bonds broken at the end (pulls) |"), "|" + "---|" * 6]
         lines += [f"| {i} | {pk['force']:.3f} | {pk['force'] - ref_peak['force']:+.3f} | "
-                  f"{pk['anchor']:.3f} | {pk['anchor'] - ref_peak['anchor']:+.3f} |"
-                  for i, pk in peaks]
+                  f"{pk['anchor']:.3f} | {pk['anchor'] - ref_peak['anchor']:+.3f} | "
+                  f"{bond_counts(broke) if broke else '-'} |"
+                  for i, pk, broke in peaks]
     lines += ["", f"Stopped: {st['finished'] or 'not finished'}", ""]
     png = _work_plot(run_dir, [r["iteration"] for r in st["iterations"]])
     if png is not None:

@@ -66,9 +66,10 @@ def reference_md_frames(start: Atoms, method, md: InitialMD, run_dir: Path) -> l
 
 
 def reference_run(explorer, start: Atoms, labeller, run_dir: Path, label_every: int,
-                  frames_path: Path | None) -> dict[str, Any]:
+                  frames_path: Path | None, break_factor: float | None = None) -> dict[str, Any]:
     """The explorer's run with the reference (``labeller``'s method, its several runs side
-    by side on its workers or scheduler): its tracked value and, with ``frames_path``,
+    by side on its workers or scheduler): its tracked value (of a steered run, where its
+    first pull peaked and, given ``break_factor``, the bonds each pull broke) and, with ``frames_path``,
     every ``label_every``-th frame of each of its runs labelled (through the store) and
     written there, run after run."""
     from potlab.data.writers import write_extxyz
@@ -81,6 +82,10 @@ def reference_run(explorer, start: Atoms, labeller, run_dir: Path, label_every: 
     out: dict[str, Any] = {"value_eV": exp.tracked_eV, "stopped": exp.stopped, "test_frames": 0}
     if exp.work_curve is not None:  # a steered run: where its (first) pull peaked
         out["peak"] = pull_peak(Path(run_dir))
+        if break_factor is not None:  # and which bond each pull broke
+            from potlab.learn.explorers import pulls_broken_bonds
+
+            out["broken_bonds"] = pulls_broken_bonds(run_dir, start, break_factor)
     if len(exp.tracked_each) > 1:  # several pulls: value_eV is their mean
         out["values_eV"] = exp.tracked_each
     if frames_path is not None:

@@ -36,6 +36,8 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
             "error_kcal_mol": ms.get("error_kcal_mol"),
             # rupture force (eV/A), anchor at the largest work (A), largest work (eV)
             "peak": ex.get("peak"),
+            # per pull, the bonds broken at its end ("C4-C5"; "" none; None: not recorded)
+            "broken_bonds": ex.get("broken_bonds"),
             # with several pulls per side: the error's standard error (None for one pull)
             "error_se_kcal_mol": ms.get("error_se_kcal_mol"),
             # pulls a side of the measure when it added pulls to the explorer's (None: its own)
