@@ -59,10 +59,7 @@ from potlab.learn.merge import data_hashes, merge_data
 from potlab.learn.record import Record
 from potlab.learn.resume import check_run_config
 from potlab.learn.scores import read_pool, score_rows, write_scores
-from potlab.learn.selectors import (
-    select_frames,
-    selectors_of,
-)
+from potlab.learn.selectors import select_frames, selectors_of
 from potlab.learn.setup import (
     bare,
     make_structure,
@@ -249,12 +246,11 @@ class LearningLoop:
         if self.cfg.explore.kind == "steered":
             from potlab.learn.report import pull_peak
 
-            # where the (first) pull peaked, so a report read from the record alone has it
-            out["peak"] = pull_peak(iter_dir(self.out, i) / "explore")
-            # which bond each pull broke (its product channel)
-            out["broken_bonds"] = pulls_broken_bonds(iter_dir(self.out, i) / "explore",
-                                                     self.start_structure(),
-                                                     self.cfg.explore.break_factor)
+            # where the (first) pull peaked and which bond each pull broke (its product
+            # channel), so a report read from the record alone has them
+            d, factor = iter_dir(self.out, i) / "explore", self.cfg.explore.break_factor
+            out["peak"] = pull_peak(d)
+            out["broken_bonds"] = pulls_broken_bonds(d, self.start_structure(), factor)
         return out
 
     def _errors(self) -> list[float | None]:
