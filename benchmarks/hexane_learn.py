@@ -18,6 +18,8 @@ side by side, as in seed 002 Fig. 5:
                      every 16th reference frame in the test set; no members' pulls
     ani3_batched16_11  the same with 11 iterations (max_iterations 11; ~2.4 h: ani3_batched16's
                        2.31 h, one iteration more, the reference's pulls now parallel)
+    ani5_batched16_11  ani3_batched16_11 with 5 members (seed 002 Fig. 5c), the barrier
+                       measured by the explorer's 16 pulls
     ani5_measure64   ani3_batched16_11 with 5 members, the barrier measured with 64 pulls a
                      side (measure.repeats: the explorer's 16 and 48 more; only the 16 are
                      scored), every 64th reference frame in the test set. Estimate from
@@ -90,6 +92,11 @@ VARIANTS["ani5_measure64"] = {**VARIANTS["ani3_batched16_11"],
                               "train": {"committee": {"size": 5}},
                               "measure": {"repeats": 64},
                               "reference_run": {"label_every": 64}}
+# seed 002 Fig. 5c: five members, with the 16 batched pulls a side and 11 iterations of
+# ani3_batched16_11 (ani5_measure64 without its 48 extra measuring pulls, which doubled an
+# iteration; ~12 min an iteration on an idle machine, 5 members x 180 CPU-s ~9 of them)
+VARIANTS["ani5_batched16_11"] = {**VARIANTS["ani3_batched16_11"],
+                                 "train": {"committee": {"size": 5}}}
 # the variants that also run the config's assess section (transfer molecules, SchNet and
 # MACE on the loop's data); the others judge their members only
 ASSESSED = ("ani3_berendsen", "ani3_inherited")
