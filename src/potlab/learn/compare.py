@@ -14,14 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from potlab.atomic import write_text_atomic
-from potlab.learn.report import _f, _save, pull_peak
+from potlab.learn.report import _f, _save, convergence_target, pull_peak
 from potlab.learn.status import learn_status
-
-
-def _target(run_dir: Path) -> tuple[float | None, int]:
-    cfg = run_dir / "config.json"
-    conv = json.loads(cfg.read_text()).get("convergence", {}) if cfg.exists() else {}
-    return conv.get("tolerance_kcal_mol", 1.0), int(conv.get("consecutive", 3))
 
 
 def run_summary(run_dir: str | Path) -> dict:
@@ -29,7 +23,7 @@ def run_summary(run_dir: str | Path) -> dict:
     summary figures, from its record and config."""
     run_dir = Path(run_dir)
     st = learn_status(run_dir)
-    tol, k = _target(run_dir)
+    tol, k = convergence_target(run_dir)
     ref_peak = ((st["setup"].get("reference_run") or {}).get("peak")
                 or pull_peak(run_dir / "setup" / "reference_run"))
     rows = []

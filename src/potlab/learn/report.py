@@ -9,6 +9,7 @@ reference's rupture the work still rises at about the spring force times the pul
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from potlab.atomic import write_text_atomic
@@ -203,10 +204,21 @@ def _work_plot(run_dir: Path, iterations: list[int]) -> Path | None:
     return _save(fig, ax, "spring rest length (A)", "work (eV)", run_dir / "work_curves.png")
 
 
+def convergence_target(run_dir: Path) -> tuple[float | None, int]:
+    """The run's target from its ``config.json``: tolerance (kcal/mol) and how many
+    iterations in a row must be within it (1.0 and 3, the defaults, without a config)."""
+    cfg = run_dir / "config.json"
+    conv = json.loads(cfg.read_text()).get("convergence", {}) if cfg.exists() else {}
+    return conv.get("tolerance_kcal_mol", 1.0), int(conv.get("consecutive", 3))
+
+
 def _error_plot(run_dir: Path, rows: list[dict]) -> Path | None:
-    """The best member's barrier error per iteration, every member's beside it, and the
-    +-1 kcal/mol band."""
-    pts = [(r["iteration"], r["error_kcal_mol"], r["members_error_kcal_mol"] or [])
+    """The best member's barrier error per iteration (with its standard error when the
+    barrier is a mean of pulls), every member's beside it, and the run's tolerance band, on
+    an axis linear within +-2 kcal/mol and logarithmic beyond, so the first iterations'
+    -100 kcal/mol and the last ones' +-1 show on one plot."""
+    pts = [(r["iteration"], r["error_kcal_mol"], r.get("error_se_kcal_mol"),
+            [m for m in r["members_error_kcal_mol"] or [] if m is not None])
            for r in rows if r["error_kcal_mol"] is not None]
     if not pts:
         return None
@@ -214,17 +226,27 @@ def _error_plot(run_dir: Path, rows: list[dict]) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullLocator
 
+    tol, _ = convergence_target(run_dir)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.axhspan(-1, 1, color="0.9", label="+-1 kcal/mol")
+    if tol:
+        ax.axhspan(-tol, tol, color="0.85", label=f"+-{tol:g} kcal/mol")
     ax.axhline(0, color="k", lw=0.5)
-    for i, _, members in pts:
-        ys = [m for m in members if m is not None]
-        ax.plot([i] * len(ys), ys, "o", color="C1", ms=4, alpha=0.7)
-    ax.plot([], [], "o", color="C1", ms=4, label="members")
-    ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color="C0", label="best member")
-    from matplotlib.ticker import MaxNLocator
-
+    if any(members for *_, members in pts):
+        for i, *_, members in pts:
+            ax.plot([i] * len(members), members, "o", color="C1", ms=4, alpha=0.7)
+        ax.plot([], [], "o", color="C1", ms=4, label="members")
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    se = [p[2] or 0.0 for p in pts]
+    ax.errorbar(xs, ys, yerr=se if any(se) else None, fmt="-o", color="C0", capsize=3,
+                label="best member" + (" (+- standard error)" if any(se) else ""))
+    ax.set_yscale("symlog", linthresh=2.0, linscale=1.0)
+    lo, hi = ax.get_ylim()
+    ax.set_yticks([t for t in (-1000, -100, -10, -2, -1, 0, 1, 2, 10, 100, 1000)
+                   if lo <= t <= hi])
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, ax, "iteration", "barrier error (kcal/mol)", run_dir / "barrier_errors.png")
 
