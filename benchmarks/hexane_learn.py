@@ -116,7 +116,7 @@ def main() -> int:
     ap.add_argument("--preset", default=None, help="e.g. quick, to check the benchmark itself")
     ap.add_argument("--scheduler", default=None)
     ap.add_argument("--workers", type=int, default=None,
-                    help="committee and labelling workers per variant (1 to run two variants "
+                    help="committee, scoring and labelling workers per variant (1 to run two variants "
                          "side by side on 2 cores)")
     ap.add_argument("--assess", action="store_true",
                     help="run the config's assess section for every variant given, not only "
@@ -136,7 +136,8 @@ def main() -> int:
             raw["assess"] = {**raw.get("assess", {}), "molecules": [], "architectures": []}
         if args.workers is not None:
             raw = merge(raw, {"reference": {"workers": args.workers},
-                              "train": {"committee": {"workers": args.workers}}})
+                              "train": {"committee": {"workers": args.workers}},
+                              "score": {"workers": args.workers}})
         if name == "schnet3":  # the SchNet section replaces the ANI one, not merged into it
             raw["train"]["model"] = dict(VARIANTS[name]["train"]["model"])
         cfg = parse_learn_config(raw, source=f"{path} [{name}]", base_dir=path.parent)

@@ -294,6 +294,33 @@ def test_md_explorer_stops_at_the_first_uncertain_frame(uninterrupted, tmp_path)
     assert sorted(exp.run_index[picked].tolist()) == [0, 1]
 
 
+def test_scores_on_several_processes_equal_one_process_s(uninterrupted):
+    """``score.workers`` cuts the frames at whole batches: the scores of 2 and 3 worker
+    processes are those of one process evaluating every batch, number for number, in the
+    frames' order (37 frames: batches of 16, 16 and 5)."""
+    import torch
+
+    from potlab.learn import committee_scores, score_frames
+    from potlab.potential.loading import load_committee
+
+    out, _ = uninterrupted
+    com_path = out / "iter_000" / "committee" / "committee.pt"
+    frames = [a for f in sorted(out.glob("iter_*/explore/trajectory.extxyz"))
+              for a in ase.io.read(f, ":")][:37]  # 31 frames a pull
+    assert len(frames) == 37
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = committee_scores(load_committee(com_path, group=False), frames)
+    finally:
+        torch.set_num_threads(threads)
+    for workers in (2, 3):
+        several = score_frames(str(com_path), frames, workers=workers)
+        for name in ("energy_std", "max_forces_var", "mean_forces_var", "energy_mean"):
+            assert np.array_equal(getattr(several, name), getattr(one, name)), (workers, name)
+    assert len(set(np.round(one.energy_mean, 6))) > 30  # distinct frames, kept in order
+
+
 def test_assessments_added_to_a_finished_run(inputs, tmp_path):
     """``assess`` may be added to a run: the loop's record stays as it was, then every
     member's SMD, the transfer test on another molecule and another architecture on the

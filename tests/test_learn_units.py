@@ -266,6 +266,13 @@ def test_a_rerun_needs_the_config_the_run_was_started_with(tmp_path):
     check_run_config(cfg, tmp_path)
     more = cfg.model_copy(update={"reference": cfg.reference.model_copy(update={"workers": 7})})
     check_run_config(more, tmp_path)
+    scored = cfg.model_copy(update={"score": cfg.score.model_copy(
+        update={"workers": cfg.score.workers + 1})})
+    check_run_config(scored, tmp_path)  # where the frames are scored, not what
+    measured = cfg.model_copy(update={"score": cfg.score.model_copy(
+        update={"measure": "max_forces_var"})})
+    with pytest.raises(LearnConfigError, match=r"\(score.measure differ\)"):
+        check_run_config(measured, tmp_path)
     other = cfg.model_copy(update={"seed": cfg.seed + 1})
     with pytest.raises(LearnConfigError, match=r"\(seed differ\)"):
         check_run_config(other, tmp_path)

@@ -30,7 +30,7 @@ from potlab.learn.selectors import (
     select_frames,
 )
 from potlab.learn.status import learn_status
-from potlab.learn.uncertainty import FrameScores, committee_scores
+from potlab.learn.uncertainty import FrameScores, committee_scores, score_frames
 
 __all__ = [
     "AboveThreshold",
@@ -60,5 +60,6 @@ __all__ = [
     "load_learn_config",
     "parse_learn_config",
     "run_learning",
+    "score_frames",
     "select_frames",
 ]

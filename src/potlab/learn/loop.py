@@ -68,7 +68,7 @@ from potlab.learn.setup import (
     relax,
     write_structure,
 )
-from potlab.learn.uncertainty import committee_scores
+from potlab.learn.uncertainty import score_frames
 
 log = logging.getLogger(__name__)
 
@@ -271,13 +271,10 @@ class LearningLoop:
         return out
 
     def _score(self, i: int) -> dict[str, Any]:
-        from potlab.potential.loading import load_committee
-
         d = iter_dir(self.out, i)
         tr = self.record.get(i, "train")
         exp = self._exploration(i)
-        com = load_committee(tr["committee"], group=False)
-        s = committee_scores(com, exp.frames)
+        s = score_frames(tr["committee"], exp.frames, workers=self.cfg.score.workers)
         broken = broken_bonds(exp.frames, self.start_structure(), self.cfg.explore.break_factor)
         aug = self.cfg.augment
         fused = fused_frames(exp.frames, self.cfg.select.min_distance_fraction,

@@ -29,6 +29,8 @@ def loop_settings(config: dict[str, Any]) -> dict[str, Any]:
         explore["protocol"] = as_now(explore["protocol"], MDProtocol) or explore["protocol"]
 
     out.get("reference", {}).pop("workers", None)
+    if isinstance(out.get("score"), dict):
+        out["score"].pop("workers", None)
     com = out.get("train", {}).get("committee")
     if isinstance(com, dict):
         com.pop("workers", None)

@@ -9,7 +9,8 @@ its maximum (seed 003's criterion) and its mean over atoms, and the members' mea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from itertools import pairwise
 
 import numpy as np
 from ase import Atoms
@@ -58,3 +59,42 @@ def committee_scores(committee, frames: Sequence[Atoms], batch_size: int = 16) -
             f_max.append(v.max())
             f_mean.append(v.mean())
     return FrameScores(np.array(e_std), np.array(f_max), np.array(f_mean), np.array(e_mean))
+
+
+def score_frames(committee_path: str, frames: Sequence[Atoms], *, workers: int = 1,
+                 batch_size: int = 16) -> FrameScores:
+    """:func:`committee_scores` of the committee saved at ``committee_path`` on ``frames``,
+    on ``workers`` local processes of one thread each. The frames are cut into contiguous
+    parts at whole batches of ``batch_size``, so every batch is the one a single process
+    evaluates and the scores are the same number for number."""
+    from potlab.executor import run_jobs
+
+    frames = list(frames)
+    n_batches = -(-len(frames) // batch_size)
+    parts = max(1, min(int(workers), n_batches))
+    edges = [batch_size * (n_batches * k // parts) for k in range(parts + 1)]
+    jobs = [(str(committee_path), frames[a:b], batch_size) for a, b in pairwise(edges)]
+    scores = run_jobs(_score_part, jobs, workers=parts, desc="score",
+                      worker_env={"OMP_NUM_THREADS": "1"})
+    if len(scores) == 1:
+        return scores[0]
+    return FrameScores(*(np.concatenate([getattr(s, f.name) for s in scores])
+                         for f in fields(FrameScores)))
+
+
+def _score_part(job: tuple[str, list[Atoms], int]) -> FrameScores:
+    """One part of :func:`score_frames` (module level: picklable)."""
+    from threadpoolctl import threadpool_limits
+
+    from potlab.potential.loading import load_committee
+
+    path, frames, batch_size = job
+    with threadpool_limits(1):
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return committee_scores(load_committee(path, group=False), frames, batch_size)
+        finally:
+            torch.set_num_threads(threads)  # a part run in the caller's process leaves it as it was
