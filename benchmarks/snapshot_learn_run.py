@@ -5,8 +5,9 @@ folder that is committed, since run folders do not outlive the machine:
         docs/results/hexane-learn/ani3_batched16_11 [--compare NAME=DIR ...]
 
 Writes the run's report again (``potlab.learn.report.write_report``), then copies
-``record.jsonl``, ``config.json``, ``report.md`` and its plots, ``potlab learn status``'s
-table as ``status.txt``, the run's ``pull_noise/*.csv|png`` (``benchmarks/hexane_pull_noise.py``)
+``record.jsonl``, ``config.json``, ``setup/start.extxyz`` (the start structure: its bond
+graph tells which pulls took the reference's channel), ``report.md`` and its plots,
+``potlab learn status``'s table as ``status.txt``, the run's ``pull_noise/*.csv|png`` (``benchmarks/hexane_pull_noise.py``)
 and writes ``comparison.md`` (``potlab learn compare``) of this run beside the ``--compare``
 runs (snapshots hold the record compare reads). Copies, never moves: the run still resumes.
 """
@@ -51,6 +52,11 @@ def main() -> int:
         for f in sorted(run.glob(pattern)):
             shutil.copy2(f, out / f.name)
             copied.append(f.name)
+    start = run / "setup" / "start.extxyz"  # its bond graph: which pulls took the reference's channel
+    if start.is_file():
+        (out / "setup").mkdir(exist_ok=True)
+        shutil.copy2(start, out / "setup" / start.name)
+        copied.append("setup/start.extxyz")
     (out / "status.txt").write_text(status_table(learn_status(run)) + "\n")
     compare_runs({args.name or run.name: run, **others}, out)
     print(f"{out}: {', '.join(copied)}, status.txt, comparison.md")

@@ -56,7 +56,7 @@ def test_compare_through_the_cli(tmp_path, capsys):
     md = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| inherited | 2 | 110 | -2.00 | 2.00 (1) | 0 |" in md
     assert "| fresh | 4 | 160 | +0.75 | 0.25 (2) | 3 | 3 in a row below 1.0 kcal/mol: yes, at iteration 3 |" in md
-    assert "| 1 | 110 | -2.00 | -2.0 / +4.0 | - | 120 | +0.50 | - | - |" in md
+    assert "| 1 | 110 | -2.00 | -2.0 / +4.0 | - | - | 120 | +0.50 | - | - | - |" in md
     assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 0
     assert main(["learn", "compare", str(a), str(a)]) == 2
     assert "two runs named" in capsys.readouterr().err

@@ -624,3 +624,12 @@ def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path, engine):
     for side, run in ((ref, out / "setup" / "reference_run"), (it0, out / "iter_000" / "explore")):
         assert side["broken_bonds"] == [broken(run / f"T20K_r{r}") for r in (0, 1)]
     assert "bonds broken at the end (pulls) |" in report
+    # pulls in a reference channel: the chain's two end bonds are one by its symmetry
+    kind = {"Cu0-Cu1": "end", "Cu2-Cu3": "end", "Cu1-Cu2": "middle"}
+
+    def channel(names):
+        return sorted(kind[b] for b in names.split())
+
+    ref_channels = [channel(b) for b in ref["broken_bonds"]]
+    assert it0["channel"] == [sum(channel(b) in ref_channels for b in it0["broken_bonds"]), 2]
+    assert "pulls in a reference channel |" in report

@@ -342,3 +342,48 @@ def test_broken_bond_pairs_names_the_stretched_bond():
     assert broken_bond_pairs(pulled, start, 2.0) == [tuple(sorted(carbons))]
     assert broken_bond_pairs(start, start, 2.0) == []
     assert broken_bonds([start, pulled], start, 2.0).tolist() == [False, True]
+
+
+def _terminal_carbons(atoms):
+    """Carbons with three hydrogens within 1.2 A: the methyl groups."""
+    d = atoms.get_all_distances()
+    return {i for i, z in enumerate(atoms.numbers) if z == 6
+            and sum(1 for j, zj in enumerate(atoms.numbers) if zj == 1 and d[i, j] < 1.2) == 3}
+
+
+def test_bond_classes_follow_the_molecules_symmetry():
+    from ase.build import molecule
+
+    from potlab.learn.channels import bond_classes
+
+    butane = molecule("trans-butane")
+    classes = bond_classes(butane)
+    ends = _terminal_carbons(butane)
+    cc = {b: c for b, c in classes.items() if b.count("C") == 2}
+    assert len(cc) == 3
+    by_kind = {}
+    for b, c in cc.items():
+        i, j = (int(x[1:]) for x in b.split("-"))
+        by_kind.setdefault(bool({i, j} & ends), set()).add(c)
+    # the two methyl-CH2 bonds are one class, the middle bond another
+    assert len(by_kind[True]) == 1 and len(by_kind[False]) == 1
+    assert by_kind[True] != by_kind[False]
+    # C-H: methyl hydrogens and CH2 hydrogens; 3 + 10 bonds in 4 classes
+    assert len(classes) == 13 and len(set(classes.values())) == 4
+    # isobutane: its three C-C bonds are one
+    iso = bond_classes(molecule("isobutane"))
+    assert len({c for b, c in iso.items() if b.count("C") == 2}) == 1
+
+
+def test_channel_agreement_counts_pulls_up_to_symmetry():
+    from potlab.learn.channels import channel, channel_agreement
+
+    classes = {"C0-C1": "C0-C1", "C4-C5": "C0-C1", "C1-C2": "C1-C2", "C3-C4": "C1-C2",
+               "C2-C3": "C2-C3"}
+    assert channel("C4-C5 C0-C1", classes) == "C0-C1 C0-C1"
+    assert channel("", classes) == ""
+    # the reference broke one terminal bond: a model breaking the other one took its
+    # channel; an inner bond, both terminal bonds, or none did not
+    model = ["C0-C1", "C4-C5", "C3-C4", "C0-C1 C4-C5", ""]
+    assert channel_agreement(model, ["C4-C5"], classes) == (2, 5)
+    assert channel_agreement(model, ["C4-C5", ""], classes) == (3, 5)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from potlab.atomic import write_text_atomic
 from potlab.learn.report import _f, _save, convergence_target, pull_peak
-from potlab.learn.status import learn_status
+from potlab.learn.status import channel_text, learn_status
 
 
 def run_summary(run_dir: str | Path) -> dict:
@@ -35,6 +35,7 @@ def run_summary(run_dir: str | Path) -> dict:
                      "abs_error_kcal_mol": abs(r["error_kcal_mol"]),
                      "members_error_kcal_mol": r["members_error_kcal_mol"],
                      "test_forces_mae_mev_per_a": r["test_forces_mae_mev_per_a"],
+                     "channel": r.get("channel"),
                      "rupture_force_minus_reference_eV_A": _peak_diff(
                          r["peak"], run_dir / f"iter_{r['iteration']:03d}" / "explore", ref_peak)})
     run, longest, met_at = 0, 0, None
@@ -66,7 +67,8 @@ def compare_runs(runs: Mapping[str, str | Path], out_dir: str | Path) -> Path:
              ("Error: the best member's tracked quantity minus the reference's (kcal/mol); "
               "labels: frames in the data the iteration's committee was trained on; dF: "
               "steered runs' largest spring force (the rupture force) minus the "
-              "reference's (eV/A)."), "",
+              "reference's (eV/A); ref channel: the best member's pulls that broke the bonds "
+              "a reference pull broke, up to symmetry, of all."), "",
              ("| run | iterations | labels at the end | last error | smallest abs. error "
               "(iteration) | longest run within tolerance | target met |"), "|" + "---|" * 7]
     for name, s in summ.items():
@@ -80,9 +82,9 @@ def compare_runs(runs: Mapping[str, str | Path], out_dir: str | Path) -> Path:
                      f"{_f(best.get('abs_error_kcal_mol'), '.2f')} ({best.get('iteration', '-')}) | "
                      f"{s['longest_within_tolerance']} | {target} |")
     lines += ["", "## Per iteration", "",
-              "| iter | " + " | ".join(f"{n}: labels | {n}: error | {n}: members | {n}: dF"
-                                       for n in names) + " |",
-              "|" + "---|" * (1 + 4 * len(names))]
+              "| iter | " + " | ".join(f"{n}: labels | {n}: error | {n}: members | {n}: dF | "
+                                       f"{n}: ref channel" for n in names) + " |",
+              "|" + "---|" * (1 + 5 * len(names))]
     by_iter = {n: {r["iteration"]: r for r in s["rows"]} for n, s in summ.items()}
     for i in sorted({i for d in by_iter.values() for i in d}):
         cells = []
@@ -91,7 +93,8 @@ def compare_runs(runs: Mapping[str, str | Path], out_dir: str | Path) -> Path:
             members = r.get("members_error_kcal_mol")
             cells += [_f(r.get("labels"), "d"), _f(r.get("error_kcal_mol"), "+.2f"),
                       " / ".join(_f(e, "+.1f") for e in members) if members else "-",
-                      _f(r.get("rupture_force_minus_reference_eV_A"), "+.3f")]
+                      _f(r.get("rupture_force_minus_reference_eV_A"), "+.3f"),
+                      channel_text(r)]
         lines.append(f"| {i} | " + " | ".join(cells) + " |")
     lines.append("")
     png = _plot(summ, out_dir / "comparison.png")

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from potlab.atomic import write_text_atomic
-from potlab.learn.status import error_text, learn_status
+from potlab.learn.status import channel_text, error_text, learn_status
 
 
 def bond_counts(names: list[str]) -> str:
@@ -65,7 +65,7 @@ def write_report(run_dir: str | Path) -> Path:
         members = r["members_error_kcal_mol"]
         pk = r["peak"] or pull_peak(run_dir / f"iter_{r['iteration']:03d}" / "explore")
         if pk:
-            peaks.append((r["iteration"], pk, r.get("broken_bonds")))
+            peaks.append((r["iteration"], pk, r.get("broken_bonds"), channel_text(r)))
         lines.append(
             f"| {r['iteration']} | {_f(r['data_frames'], 'd')} | {_f(r['added'], 'd')} | "
             f"{_f(r['tracked_eV'], '.4f')} | {error_text(r)} | "
@@ -80,11 +80,16 @@ def write_report(run_dir: str | Path) -> Path:
     if peaks and ref_peak:
         lines += ["", "Where the best member's pull peaked, against the reference's:", "",
                   ("| iter | rupture force (eV/A) | minus reference | anchor at largest work "
-                   "(A) | minus reference | bonds broken at the end (pulls) |"), "|" + "---|" * 6]
+                   "(A) | minus reference | bonds broken at the end (pulls) | pulls in a "
+                   "reference channel |"), "|" + "---|" * 7]
         lines += [f"| {i} | {pk['force']:.3f} | {pk['force'] - ref_peak['force']:+.3f} | "
                   f"{pk['anchor']:.3f} | {pk['anchor'] - ref_peak['anchor']:+.3f} | "
-                  f"{bond_counts(broke) if broke else '-'} |"
-                  for i, pk, broke in peaks]
+                  f"{bond_counts(broke) if broke else '-'} | {ch} |"
+                  for i, pk, broke, ch in peaks]
+        lines += ["", ("A reference channel: the bonds a reference pull broke, up to the "
+                       "start structure's symmetry (bonds that colour refinement of its bond graph "
+                       "cannot tell apart are one: `potlab.learn.channels`). A barrier near the reference's from another "
+                       "channel is another reaction's.")]
     lines += ["", f"Stopped: {st['finished'] or 'not finished'}", ""]
     png = _work_plot(run_dir, [r["iteration"] for r in st["iterations"]])
     if png is not None:
@@ -214,12 +219,16 @@ def convergence_target(run_dir: Path) -> tuple[float | None, int]:
 
 def _error_plot(run_dir: Path, rows: list[dict]) -> Path | None:
     """The best member's barrier error per iteration (with its standard error when the
-    barrier is a mean of pulls), every member's beside it, and the run's tolerance band, on
+    barrier is a mean of pulls; crossed where some of its pulls took a channel no reference
+    pull took), every member's beside it, and the run's tolerance band, on
     an axis linear within +-2 kcal/mol and logarithmic beyond, so the first iterations'
     -100 kcal/mol and the last ones' +-1 show on one plot."""
     pts = [(r["iteration"], r["error_kcal_mol"], r.get("error_se_kcal_mol"),
             [m for m in r["members_error_kcal_mol"] or [] if m is not None])
            for r in rows if r["error_kcal_mol"] is not None]
+    other = [(r["iteration"], r["error_kcal_mol"]) for r in rows
+             if r["error_kcal_mol"] is not None and r.get("channel")
+             and r["channel"][0] < r["channel"][1]]
     if not pts:
         return None
     import matplotlib
@@ -241,6 +250,9 @@ def _error_plot(run_dir: Path, rows: list[dict]) -> Path | None:
     se = [p[2] or 0.0 for p in pts]
     ax.errorbar(xs, ys, yerr=se if any(se) else None, fmt="-o", color="C0", capsize=3,
                 label="best member" + (" (+- standard error)" if any(se) else ""))
+    if other:
+        ax.plot([p[0] for p in other], [p[1] for p in other], "x", color="C3", ms=9, mew=2,
+                label="some pulls broke another bond than the reference's")
     ax.set_yscale("symlog", linthresh=2.0, linscale=1.0)
     lo, hi = ax.get_ylim()
     ax.set_yticks([t for t in (-1000, -100, -10, -2, -1, 0, 1, 2, 10, 100, 1000)

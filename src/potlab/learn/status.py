@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from potlab.errors import InputError
+from potlab.learn.channels import bond_classes, channel_agreement
 from potlab.learn.record import RECORD, Record
 
 
@@ -19,6 +20,8 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
     if not (run_dir / RECORD).exists():
         raise InputError(f"{run_dir}: no {RECORD} here (not a potlab learn run directory)")
     rec = Record(run_dir)
+    ref_bonds = (rec.get(-1, "reference_run") or {}).get("broken_bonds")
+    classes = _bond_classes(run_dir) if ref_bonds is not None else None
     rows = []
     total = rec.get(-1, "initial_data")
     n_total = total["n_frames"] if total else None
@@ -38,6 +41,9 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
             "peak": ex.get("peak"),
             # per pull, the bonds broken at its end ("C4-C5"; "" none; None: not recorded)
             "broken_bonds": ex.get("broken_bonds"),
+            # [k, n]: k of the n pulls took a channel a reference pull took, up to symmetry
+            "channel": (None if classes is None or ex.get("broken_bonds") is None else
+                        list(channel_agreement(ex["broken_bonds"], ref_bonds, classes))),
             # with several pulls per side: the error's standard error (None for one pull)
             "error_se_kcal_mol": ms.get("error_se_kcal_mol"),
             # pulls a side of the measure when it added pulls to the explorer's (None: its own)
@@ -67,6 +73,16 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
             "next": None if nxt is None else {"iteration": nxt[0], "step": nxt[1]}}
 
 
+def _bond_classes(run_dir: Path) -> dict[str, str] | None:
+    """The start structure's bonds by symmetry class (None without ``setup/start.extxyz``)."""
+    path = run_dir / "setup" / "start.extxyz"
+    if not path.exists():
+        return None
+    import ase.io
+
+    return bond_classes(ase.io.read(path))
+
+
 def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
@@ -75,6 +91,12 @@ def error_text(row: dict[str, Any]) -> str:
     """``+11.50`` or, with a standard error from several pulls, ``+11.50+-2.31``."""
     se = row.get("error_se_kcal_mol")
     return _fmt(row.get("error_kcal_mol"), "+.2f") + ("" if se is None else f"+-{se:.2f}")
+
+
+def channel_text(row: dict[str, Any]) -> str:
+    """``14/16``: pulls that took one of the reference's channels, of all (``-``: not known)."""
+    ch = row.get("channel")
+    return "-" if ch is None else f"{ch[0]}/{ch[1]}"
 
 
 def _broke_note(r: dict[str, Any]) -> str:
@@ -95,7 +117,7 @@ def status_table(status: dict[str, Any]) -> str:
               f"{_fmt(ref.get('value_eV'), '.4f')} eV, {ref.get('test_frames', 0)} test frames")]
     head = (f"{'iter':>4}{'data':>7}{'added':>7}{'total':>7}{'thresh':>10}{'scored':>8}"
             f"{'select':>7}{'augm':>6}{'failed':>7}{'tracked eV':>12}{'err kcal/mol':>14}"
-            f"{'F MAE test':>11}{'spread kcal':>12}")
+            f"{'F MAE test':>11}{'spread kcal':>12}{'ref channel':>12}")
     lines.append(head)
     for r in status["iterations"]:
         lines.append(f"{r['iteration']:>4}{_fmt(r['data_frames'], 'd'):>7}{_fmt(r['added'], 'd'):>7}"
@@ -104,7 +126,8 @@ def status_table(status: dict[str, Any]) -> str:
                      f"{_fmt(r['augmented'], 'd'):>6}{_fmt(r['failed'], 'd'):>7}"
                      f"{_fmt(r['tracked_eV'], '.4f'):>12}{error_text(r):>14}"
                      f"{_fmt(r['test_forces_mae_mev_per_a'], '.1f'):>11}"
-                     f"{_fmt(r['members_spread_kcal_mol'], '.2f'):>12}")
+                     f"{_fmt(r['members_spread_kcal_mol'], '.2f'):>12}"
+                     f"{channel_text(r):>12}")
     for r in status["molecules"]:
         lines.append(f"transfer {r['name']} ({r['formula']}): barrier {_fmt(r['tracked_eV'], '.4f')}"
                      f" eV vs reference {_fmt(r['reference_eV'], '.4f')} eV, error "
