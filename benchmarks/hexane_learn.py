@@ -47,8 +47,9 @@ test-set force MAE, then the variants side by side (``comparison.md`` and ``.png
 
 Every variant runs each member's SMD (the committee's spread of barriers); ani3_berendsen
 and ani3_inherited (:data:`ASSESSED`), and any variant given with ``--assess`` (on a
-finished run only the assessments then run), also run the config's ``assess`` section
-after the loop: the final
+finished run only the assessments then run; ``--assess architectures`` only the
+architectures, ``--assess molecules`` only the molecules), also run the config's ``assess``
+section after the loop: the final
 best member's SMD barrier on butane and octane against GFN2-xTB's, and SchNet and MACE
 trained on the data the ANI loop selected, each with its barrier error.
 """
@@ -118,10 +119,10 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=None,
                     help="committee, scoring and labelling workers per variant (1 to run two variants "
                          "side by side on 2 cores)")
-    ap.add_argument("--assess", action="store_true",
-                    help="run the config's assess section for every variant given, not only "
-                         "for those in ASSESSED (added to a finished run, only the "
-                         "assessments run)")
+    ap.add_argument("--assess", nargs="*", default=None, choices=("molecules", "architectures"),
+                    help="run the config's assess section (or only the parts named) for every "
+                         "variant given, not only for those in ASSESSED (added to a finished "
+                         "run, only the assessments run)")
     args = ap.parse_args()
 
     path = BUNDLED / "hexane.yaml"
@@ -132,7 +133,11 @@ def main() -> int:
     start = time.perf_counter()
     for name in args.variants:
         raw = merge(base, VARIANTS[name])
-        if name not in ASSESSED and not args.assess:
+        if args.assess is not None:  # the parts named (all without names)
+            raw["assess"] = {**raw.get("assess", {}), **{
+                part: [] for part in ("molecules", "architectures")
+                if args.assess and part not in args.assess}}
+        elif name not in ASSESSED:
             raw["assess"] = {**raw.get("assess", {}), "molecules": [], "architectures": []}
         if args.workers is not None:
             raw = merge(raw, {"reference": {"workers": args.workers},
