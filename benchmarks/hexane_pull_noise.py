@@ -7,6 +7,7 @@ target tolerance, a single pull cannot tell whether a model meets it.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_pull_noise.py runs/hexane_bench/ani3_inherited
         [--iteration 8 [9 ...]] [--seeds 1 2 3 | --seeds 3-23] [--out DIR] [--no-reference]
         [--thermostat berendsen --tdamp 100] [--engine batched|ase] [--model NAME=PATH ...]
+        [--reference-csv OTHER_RUN/pull_noise/pull_noise.csv]
 
 A model's new pulls run together on the batched engine (one model call per step for all
 its seeds; ``--engine ase`` pulls them one after another), the reference's one after
@@ -14,6 +15,11 @@ another on the ASE engine. Same seed, same start: with Berendsen both engines fo
 trajectory to rounding (tests/test_md_batched.py), and a float32 model's last bits
 differ between a batch and a single graph, so over 6500 steps a batched pull and a
 single pull of one seed are two draws of the same distribution, not one number.
+
+``--reference-csv OTHER/pull_noise.csv`` takes the reference's pulls from another run that
+started from the same structure with the same protocol (checked: this run's own reference
+pulls must read the same barriers there), so a model is judged against many reference
+pulls without pulling them again.
 
 ``--model NAME=PATH`` pulls other models too (one trained apart from the run, say), from
 the same start with the same seeds; none of their pulls is the run's own.
@@ -72,6 +78,11 @@ def main() -> int:
                     help="how a model's new pulls run (the reference's: ase)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--reference-csv", type=Path, default=None,
+                    help="the reference's pulls from another run's pull_noise.csv (that run "
+                         "started from the same structure with the same protocol: the run's "
+                         "own reference pulls must equal its rows of their seeds to 1e-6 eV); "
+                         "none are pulled")
     ap.add_argument("--thermostat", default=None,
                     choices=["langevin", "nose-hoover", "bussi", "berendsen"])
     ap.add_argument("--tdamp", type=float, default=None, help="fs (nose-hoover, bussi, berendsen)")
@@ -126,6 +137,12 @@ def main() -> int:
         best = info["members"][info["best_member"]]["member"]
         return run / f"iter_{it:03d}" / "committee" / f"member_{best}" / "model.pt"
 
+    borrowed = []
+    if args.reference_csv is not None:
+        borrowed = _borrowed_reference(args.reference_csv, run / "setup" / "reference_run",
+                                       own_ref, seeds_asked)
+        args.no_reference = True
+
     def calculators():
         if not args.no_reference:
             method = get_method(cfg.reference.method, cfg.reference.settings)
@@ -163,6 +180,7 @@ def main() -> int:
             rows.append({"potential": name, "seed": seed, "dir": str(d), "barrier_eV": peak["work"],
                          "rupture_force_eV_A": peak["force"], "anchor_at_max_work_A": peak["anchor"],
                          "bond_broke": bool(broke), "broken_bonds": broke})
+    rows = borrowed + rows
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "pull_noise.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -186,7 +204,7 @@ def main() -> int:
               "pulls finished earlier are read back, not rerun)")
     _plot(rows, out / "pull_noise.png", KCAL_MOL_IN_EV, protocol.thermostat)
     print(f"written: {out / 'pull_noise.csv'}, {out / 'pull_noise.png'}")
-    if not args.no_reference and (iterations or models):
+    if (borrowed or not args.no_reference) and (iterations or models):
         errors = _errors(rows, KCAL_MOL_IN_EV)
         with open(out / "pull_noise_errors.csv", "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(errors[0]))
@@ -202,6 +220,33 @@ def main() -> int:
                   f"largest work {e['anchor_at_max_work_A_error']:+.3f} A")
         print(f"written: {out / 'pull_noise_errors.csv'}")
     return 0
+
+
+def _borrowed_reference(path: Path, own_dir: Path, own_ref, seeds: list[int]) -> list[dict]:
+    """The rows of ``path`` (another run's ``pull_noise.csv``) of the reference and the seeds
+    asked, after checking that this run's own reference pulls read the same barriers there
+    (the same start and protocol: with Berendsen a seed's pull is one trajectory)."""
+    from potlab.learn.report import pull_peak
+
+    with open(path, newline="") as fh:
+        ref = {int(r["seed"]): r for r in csv.DictReader(fh) if r["potential"] == "reference"}
+    for seed, sub in own_ref:
+        mine = pull_peak(own_dir / (sub or ""))["work"]
+        if seed not in ref or abs(float(ref[seed]["barrier_eV"]) - mine) > 1e-6:
+            raise SystemExit(f"--reference-csv {path}: the run's own reference pull of seed "
+                             f"{seed} ({mine:.6f} eV) is not there: another start or protocol")
+    if missing := [s for s in seeds if s not in ref]:
+        raise SystemExit(f"--reference-csv {path}: no reference pull of seeds {missing}")
+    out = []
+    for s in seeds:
+        r = ref[s]
+        out.append({"potential": "reference", "seed": s, "dir": r["dir"],
+                    "barrier_eV": float(r["barrier_eV"]),
+                    "rupture_force_eV_A": float(r["rupture_force_eV_A"]),
+                    "anchor_at_max_work_A": float(r["anchor_at_max_work_A"]),
+                    "bond_broke": r["bond_broke"] == "True",
+                    "broken_bonds": r.get("broken_bonds", "not recorded")})
+    return out
 
 
 def _seeds(given: list[str]) -> list[int]:
