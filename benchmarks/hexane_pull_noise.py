@@ -222,7 +222,7 @@ def main() -> int:
     return 0
 
 
-def _borrowed_reference(path: Path, own_dir: Path, own_ref, seeds: list[int]) -> list[dict]:
+def _borrowed_reference(path: Path, own_dir: Path, own_ref: list, seeds: list[int]) -> list[dict]:
     """The rows of ``path`` (another run's ``pull_noise.csv``) of the reference and the seeds
     asked, after checking that this run's own reference pulls read the same barriers there
     (the same start and protocol: with Berendsen a seed's pull is one trajectory)."""
@@ -230,7 +230,7 @@ def _borrowed_reference(path: Path, own_dir: Path, own_ref, seeds: list[int]) ->
 
     with open(path, newline="") as fh:
         ref = {int(r["seed"]): r for r in csv.DictReader(fh) if r["potential"] == "reference"}
-    for seed, sub in own_ref:
+    for seed, (_, sub) in own_ref:
         mine = pull_peak(own_dir / (sub or ""))["work"]
         if seed not in ref or abs(float(ref[seed]["barrier_eV"]) - mine) > 1e-6:
             raise SystemExit(f"--reference-csv {path}: the run's own reference pull of seed "
