@@ -139,8 +139,11 @@ def main() -> int:
 
     borrowed = []
     if args.reference_csv is not None:
-        borrowed = _borrowed_reference(args.reference_csv, run / "setup" / "reference_run",
-                                       own_ref, seeds_asked)
+        try:
+            borrowed = _borrowed_reference(args.reference_csv, run / "setup" / "reference_run",
+                                           own_ref, seeds_asked)
+        except (OSError, ValueError) as err:  # exit 2, one line naming the file
+            ap.error(str(err))
         args.no_reference = True
 
     def calculators():
@@ -228,15 +231,20 @@ def _borrowed_reference(path: Path, own_dir: Path, own_ref: list, seeds: list[in
     (the same start and protocol: with Berendsen a seed's pull is one trajectory)."""
     from potlab.learn.report import pull_peak
 
+    need = ("potential", "seed", "barrier_eV", "rupture_force_eV_A", "anchor_at_max_work_A")
     with open(path, newline="") as fh:
-        ref = {int(r["seed"]): r for r in csv.DictReader(fh) if r["potential"] == "reference"}
+        reader = csv.DictReader(fh)
+        if missing := [k for k in need if k not in (reader.fieldnames or [])]:
+            raise ValueError(f"--reference-csv {path}: no column {', '.join(missing)} "
+                             "(not a pull_noise.csv)")
+        ref = {int(r["seed"]): r for r in reader if r["potential"] == "reference"}
     for seed, (_, sub) in own_ref:
         mine = pull_peak(own_dir / (sub or ""))["work"]
         if seed not in ref or abs(float(ref[seed]["barrier_eV"]) - mine) > 1e-6:
-            raise SystemExit(f"--reference-csv {path}: the run's own reference pull of seed "
+            raise ValueError(f"--reference-csv {path}: the run's own reference pull of seed "
                              f"{seed} ({mine:.6f} eV) is not there: another start or protocol")
     if missing := [s for s in seeds if s not in ref]:
-        raise SystemExit(f"--reference-csv {path}: no reference pull of seeds {missing}")
+        raise ValueError(f"--reference-csv {path}: no reference pull of seeds {missing}")
     out = []
     for s in seeds:
         r = ref[s]

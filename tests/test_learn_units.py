@@ -387,3 +387,22 @@ def test_channel_agreement_counts_pulls_up_to_symmetry():
     model = ["C0-C1", "C4-C5", "C3-C4", "C0-C1 C4-C5", ""]
     assert channel_agreement(model, ["C4-C5"], classes) == (2, 5)
     assert channel_agreement(model, ["C4-C5", ""], classes) == (3, 5)
+
+
+def test_status_names_a_damaged_start_structure(tmp_path, capsys):
+    """The channel column reads setup/start.extxyz: a damaged one is one line naming it
+    (exit 2), and the record beside it is left as it was."""
+    import json
+
+    from potlab.cli import main
+
+    run = tmp_path / "run"
+    (run / "setup").mkdir(parents=True)
+    record = json.dumps({"finished": "2026-12-07T00:00:00", "iteration": -1, "step": "reference_run",
+                         "result": {"value_eV": 1.0, "broken_bonds": ["C0-C1"]}}) + "\n"
+    (run / "record.jsonl").write_text(record)
+    (run / "setup" / "start.extxyz").write_text("20\nnot an extxyz frame\nC 0 0\n")
+    assert main(["learn", "status", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "start.extxyz" in err[0] and "Traceback" not in err[0]
+    assert (run / "record.jsonl").read_text() == record

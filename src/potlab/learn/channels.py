@@ -39,12 +39,12 @@ def _relabel(keys: list) -> list[int]:
 
 
 def bond_classes(start: Atoms) -> dict[str, str]:
-    """``{"C4-C5": "C0-C1", ...}``: every bond of ``start`` (as the bond monitor finds it,
-    every element judged) named by the first bond of its symmetry class in atom order."""
-    from potlab.md import BondMonitor
+    """``{"C4-C5": "C0-C1", ...}``: every bond of ``start`` (:func:`~potlab.learn.explorers.start_bonds`,
+    the bonds :func:`~potlab.learn.explorers.pulls_broken_bonds` names) named by the first
+    bond of its symmetry class in atom order."""
+    from potlab.learn.explorers import start_bonds
 
-    mon = BondMonitor(exclude_elements=())
-    mon.start(start)
+    mon = start_bonds(start)
     sym = start.get_chemical_symbols()
     bonds = [(int(i), int(j)) for i, j in zip(mon.i, mon.j)]
     colours = atom_colours(len(start), sym, bonds)

@@ -48,11 +48,18 @@ class Exploration:
     tracked_each: list[float | None] = field(default_factory=list)  # per run (steered pulls)
 
 
-def broken_bonds(frames: list[Atoms], start: Atoms, factor: float) -> np.ndarray:
-    """[n_frames] bool: some bond of ``start`` is longer than ``factor`` times its length
-    there (bonds as :class:`potlab.md.BondMonitor` finds them, every element judged)."""
+def start_bonds(start: Atoms) -> BondMonitor:
+    """The bonds of ``start`` as :class:`potlab.md.BondMonitor` finds them, every element
+    judged (``.i``, ``.j`` atom indices, ``.len0`` lengths): the bonds a pull may break."""
     mon = BondMonitor(exclude_elements=())
     mon.start(start)
+    return mon
+
+
+def broken_bonds(frames: list[Atoms], start: Atoms, factor: float) -> np.ndarray:
+    """[n_frames] bool: some bond of ``start`` (:func:`start_bonds`) is longer than
+    ``factor`` times its length there."""
+    mon = start_bonds(start)
     if len(mon.i) == 0:
         return np.zeros(len(frames), dtype=bool)
     return np.array([bool((mon.lengths(f) > factor * mon.len0).any()) for f in frames])
@@ -61,8 +68,7 @@ def broken_bonds(frames: list[Atoms], start: Atoms, factor: float) -> np.ndarray
 def broken_bond_pairs(frame: Atoms, start: Atoms, factor: float) -> list[tuple[int, int]]:
     """The bonds of ``start`` (atom index pairs, as :func:`broken_bonds` finds them) longer
     than ``factor`` times their length there in ``frame``: which bond a pull broke."""
-    mon = BondMonitor(exclude_elements=())
-    mon.start(start)
+    mon = start_bonds(start)
     if len(mon.i) == 0:
         return []
     bad = np.flatnonzero(mon.lengths(frame) > factor * mon.len0)

@@ -87,9 +87,9 @@ def write_report(run_dir: str | Path) -> Path:
                   f"{bond_counts(broke) if broke else '-'} | {ch} |"
                   for i, pk, broke, ch in peaks]
         lines += ["", ("A reference channel: the bonds a reference pull broke, up to the "
-                       "start structure's symmetry (bonds that colour refinement of its bond graph "
-                       "cannot tell apart are one: `potlab.learn.channels`). A barrier near the reference's from another "
-                       "channel is another reaction's.")]
+                       "start structure's symmetry (bonds that colour refinement of its bond "
+                       "graph cannot tell apart are one: `potlab.learn.channels`). A barrier "
+                       "near the reference's from another channel is another reaction's.")]
     lines += ["", f"Stopped: {st['finished'] or 'not finished'}", ""]
     png = _work_plot(run_dir, [r["iteration"] for r in st["iterations"]])
     if png is not None:

@@ -80,7 +80,11 @@ def _bond_classes(run_dir: Path) -> dict[str, str] | None:
         return None
     import ase.io
 
-    return bond_classes(ase.io.read(path))
+    try:
+        start = ase.io.read(path)
+    except (OSError, ValueError, IndexError, KeyError, StopIteration) as err:  # a damaged file
+        raise InputError(f"{path}: not a readable structure ({type(err).__name__}: {err})") from None
+    return bond_classes(start)
 
 
 def _fmt(v: Any, spec: str) -> str:
