@@ -31,7 +31,8 @@ side by side, as in seed 002 Fig. 5:
         [--variants ani3_berendsen ani3_fresh] [--preset quick] [--scheduler tcp://...]
 
 Each variant is an ordinary ``potlab learn`` run directory (resumable: rerun the same command
-after a kill). Cost on this 2-core machine, measured on ani3_inherited's record
+after a kill; a finished one goes on from its last iteration when rerun with a larger
+``--max-iterations`` or ``--label-budget``). Cost on this 2-core machine, measured on ani3_inherited's record
 (docs/results/hexane-learn/record.jsonl) in the iterations it had the machine to itself: one
 iteration is 11-13 min (7-10 min of committee training, 3 members x 180 CPU-s on 2 cores with
 their start-up and evaluation; ~2 min of the best member's steered MD; ~2 min of the other
@@ -123,6 +124,11 @@ def main() -> int:
                     help="run the config's assess section (or only the parts named) for every "
                          "variant given, not only for those in ASSESSED (added to a finished "
                          "run, only the assessments run)")
+    ap.add_argument("--max-iterations", type=int, default=None,
+                    help="override the variant's convergence.max_iterations (a finished run "
+                         "goes on from its last iteration)")
+    ap.add_argument("--label-budget", type=int, default=None,
+                    help="override the variant's convergence.label_budget (new labels)")
     args = ap.parse_args()
 
     path = BUNDLED / "hexane.yaml"
@@ -143,6 +149,10 @@ def main() -> int:
             raw = merge(raw, {"reference": {"workers": args.workers},
                               "train": {"committee": {"workers": args.workers}},
                               "score": {"workers": args.workers}})
+        for key, value in (("max_iterations", args.max_iterations),
+                           ("label_budget", args.label_budget)):
+            if value is not None:
+                raw = merge(raw, {"convergence": {key: value}})
         if name == "schnet3":  # the SchNet section replaces the ANI one, not merged into it
             raw["train"]["model"] = dict(VARIANTS[name]["train"]["model"])
         cfg = parse_learn_config(raw, source=f"{path} [{name}]", base_dir=path.parent)

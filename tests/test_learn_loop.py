@@ -249,6 +249,38 @@ def test_sigkill_then_rerun_equals_uninterrupted(where, inputs, uninterrupted, t
         assert lab["cached"] == 4 and lab["computed"] == n - 4
 
 
+def test_a_finished_run_extended_equals_the_longer_run(inputs, uninterrupted, tmp_path):
+    """A run stopped by max_iterations 1, rerun with 2: it goes on from its last iteration
+    and ends with the uninterrupted 2-iteration run's data, nothing labelled twice; status
+    and the record's next step follow the last stop, not the superseded one."""
+    ref_out, _ = uninterrupted
+    out, log = tmp_path / "run", tmp_path / "labels.log"
+    assert run_forked(raw_config(inputs, iterations=1), out, log) == 0
+    st = learn_status(out)
+    assert st["finished"] == "max_iterations (1) reached" and st["next"] is None
+    assert [r["iteration"] for r in st["iterations"]] == [0]
+    assert st["iterations"][0]["selected"] is None  # it stopped before selecting
+    assert run_forked(raw_config(inputs, iterations=2), out, log) == 0
+    st = learn_status(out)
+    assert st["finished"] == "max_iterations (2) reached" and st["next"] is None
+    assert [r["iteration"] for r in st["iterations"]] == [0, 1]
+    assert_same_frames(final_data(out), final_data(ref_out))
+    assert labelled_once(out, log) == learn_status(ref_out)["iterations"][0]["labelled"]
+    steps = [(e["iteration"], e["step"])
+             for e in map(json.loads, (out / "record.jsonl").read_text().splitlines())]
+    assert steps.count((0, "finished")) == 1 and steps[-1] == (1, "finished")
+    assert steps.index((0, "finished")) < steps.index((0, "select"))
+    # rerun with the same limits: nothing added; rerun with 1 again: the loop does not
+    # take back iteration 1 (its continuation from iteration 0 is on record)
+    n = len(steps)
+    assert run_forked(raw_config(inputs, iterations=2), out, log) == 0
+    assert len((out / "record.jsonl").read_text().splitlines()) == n
+    assert run_forked(raw_config(inputs, iterations=1), out, log) == 0
+    assert learn_status(out)["finished"] == "max_iterations (1) reached"
+    assert [r["iteration"] for r in learn_status(out)["iterations"]] == [0, 1]
+    assert labelled_once(out, log) == learn_status(ref_out)["iterations"][0]["labelled"]
+
+
 def test_failing_labeller_is_recorded_and_the_loop_goes_on(inputs, tmp_path):
     cfg = parse_learn_config(raw_config(inputs, method="test_learn_loop:FailingEMT", iterations=2))
     res = run_learning(cfg, tmp_path / "run")

@@ -129,18 +129,17 @@ class LearningLoop:
             meas = self._step(i, "measure", self._measure, i, ref)
             if self.cfg.assess.members:  # also for iterations finished before it was asked for
                 self._step(i, "members", self._members, i, ref)
-            fin = self.record.get(i, "finished")
-            if fin is not None:
-                stop = fin["reason"]
-                break
-            if meas["stop"] is None:
-                sc = self._step(i, "score", self._score, i)
-                stop = sc["stop"]
-            else:
-                stop = meas["stop"]
-            if stop is not None:
-                self._step(i, "finished", dict, {"reason": stop})
-                break
+            # the stop is judged again against the config's limits (a rerun with other
+            # convergence limits extends a finished run); an iteration the loop already went
+            # on from is kept
+            if self.record.get(i, "select") is None:
+                stop = self._judge(i, meas["error_eV"])
+                if stop is None:
+                    sc = self._step(i, "score", self._score, i)
+                    stop = self.convergence.after_score(sc["max_uncertainty"])
+                if stop is not None:
+                    self._finish(i, stop)
+                    break
             for step in ("select", "augment", "label", "merge"):
                 self._step(i, step, getattr(self, f"_{step}"), i)
             i += 1
@@ -253,21 +252,34 @@ class LearningLoop:
             out["broken_bonds"] = pulls_broken_bonds(d, self.start_structure(), factor)
         return out
 
-    def _errors(self) -> list[float | None]:
-        return [self.record.get(k, "measure")["error_eV"] for k in self.record.iterations()
-                if self.record.get(k, "measure") is not None]
-
-    def _labels_added(self) -> int:
+    def _labels_added(self, before: int | None = None) -> int:
+        """New labels of the iterations before ``before`` (None: all recorded)."""
         return sum(self.record.get(k, "label")["labelled"] for k in self.record.iterations()
-                   if self.record.get(k, "label") is not None)
+                   if (before is None or k < before) and self.record.get(k, "label") is not None)
+
+    def _judge(self, i: int, error_eV: float | None) -> str | None:
+        """Why to stop after iteration ``i``'s measure (its error ``error_eV``), judged from
+        the record and the config's convergence limits, or None to go on."""
+        errors = [self.record.get(k, "measure")["error_eV"] for k in range(i)
+                  if self.record.get(k, "measure") is not None]
+        return self.convergence.after_measure(errors + [error_eV], i, self._labels_added(i))
+
+    def _finish(self, i: int, reason: str) -> None:
+        """Record that the loop stopped after iteration ``i`` (once per reason: a rerun
+        that stops there again for the same reason adds nothing)."""
+        if self.record.finished() == reason and self.record.get(i, "finished") is not None:
+            return
+        result = self.record.append(i, "finished", {"reason": reason})
+        if self.on_step is not None:
+            self.on_step(i, "finished", result)
 
     def _measure(self, i: int, ref: dict[str, Any]) -> dict[str, Any]:
         out = measure_tracked(self.cfg, self.record.get(i, "explore"), ref,
                               lambda: self._best(i), self.start_structure(), iter_dir(self.out, i))
         if ref.get("test_frames"):
             out |= frame_errors(self._best(i), self.out / "setup" / "reference_frames.extxyz")
-        out["stop"] = self.convergence.after_measure(self._errors() + [out["error_eV"]], i,
-                                                     self._labels_added())
+        # what the limits said then (the loop judges again on every run: see run())
+        out["stop"] = self._judge(i, out["error_eV"])
         return out
 
     def _score(self, i: int) -> dict[str, Any]:
@@ -295,7 +307,7 @@ class LearningLoop:
         sel = self.cfg.select
         threshold, screen = selectors_of(sel)
         labels = sel.max_new_labels
-        left = self.convergence.labels_left(self._labels_added())
+        left = self.convergence.labels_left(self._labels_added(i))
         if left is not None:
             labels = min(labels, left)
         max_frames = labels // (1 + self.cfg.augment.copies)

@@ -7,6 +7,10 @@ line is never rewritten. A kill at any moment therefore leaves every finished st
 record and at most the step in flight unrecorded: a rerun skips what is recorded and runs
 the step in flight again, which resumes from its own state (training and MD checkpoints,
 the label store). A last line torn by a kill is ignored.
+
+A run is extended by rerunning it with other convergence limits: the ``finished`` line of its
+last iteration then stays in the file, superseded by the steps that follow it (the loop went
+on from that iteration), and a later stop appends another ``finished`` line.
 """
 
 from __future__ import annotations
@@ -41,18 +45,30 @@ class Record:
         self.entries: list[Entry] = read_record(self.path)
 
     def get(self, iteration: int, step: str) -> dict[str, Any] | None:
-        """The result of a finished step, or None."""
-        for e in self.entries:
+        """The result of a finished step (of ``finished``, its last line), or None."""
+        for e in reversed(self.entries):
             if e.iteration == iteration and e.step == step:
                 return e.result
+        return None
+
+    def finished(self) -> str | None:
+        """Why the run stopped: the last ``finished`` line's reason, unless an iteration step
+        recorded after it says the loop went on from there (an extended run), else None."""
+        for e in reversed(self.entries):
+            if e.step == "finished":
+                return str(e.result["reason"])
+            if e.step in ITERATION_STEPS:
+                return None
         return None
 
     def done(self, iteration: int, step: str) -> bool:
         return self.get(iteration, step) is not None
 
     def append(self, iteration: int, step: str, result: dict[str, Any]) -> dict[str, Any]:
-        """Record a finished step (one line, flushed to disk before returning)."""
-        if self.done(iteration, step):
+        """Record a finished step (one line, flushed to disk before returning). Only
+        ``finished`` may be recorded again (a rerun with other limits stopped there again,
+        for another reason)."""
+        if step != "finished" and self.done(iteration, step):
             raise RuntimeError(f"{self.path}: iteration {iteration} step {step} is already recorded")
         finished = time.strftime("%Y-%m-%dT%H:%M:%S")
         line = json.dumps({"iteration": iteration, "step": step, "result": result,
@@ -72,7 +88,7 @@ class Record:
         """The first step not on record after the last recorded one (the step in flight
         or next), or None when the record says the run finished. ``members``: the run
         assesses every member after ``measure``."""
-        if any(e.step == "finished" for e in self.entries):
+        if self.finished() is not None:
             return None
         for s in SETUP_STEPS:
             if not self.done(-1, s):

@@ -1,7 +1,9 @@
 """What a resumed learn run must share with the run it resumes: ``DIR/config.json`` keeps
 the config a run was started with, and a rerun with another one is refused naming the keys
 that differ, except the assessments and the worker counts (they change what is judged or
-where the work runs, not what the loop computes)."""
+where the work runs, not what the loop computes) and the convergence limits (when to stop:
+a finished run rerun with more iterations or a larger label budget goes on from its last
+iteration, see :meth:`potlab.learn.loop.LearningLoop.run`)."""
 
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ from potlab.learn.config import LearnConfig, LearnConfigError
 
 def loop_settings(config: dict[str, Any]) -> dict[str, Any]:
     """What a resumed run must share with the run it resumes: the config without the
-    assessments (they do not change what the loop does) and without the worker counts
-    (where the work runs, not what it computes), the explorer's MD protocol with its
+    assessments (they do not change what the loop does), without the worker counts
+    (where the work runs, not what it computes) and without the convergence limits (when
+    the loop stops, not what an iteration computes), the explorer's MD protocol with its
     defaults filled in."""
     out = json.loads(json.dumps(config))
     out.pop("assess", None)
+    out.pop("convergence", None)
     explore = out.get("explore")
     if isinstance(explore, dict) and isinstance(explore.get("protocol"), dict):
         # the MD protocol is a free mapping in the config: compared with its defaults

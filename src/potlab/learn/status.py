@@ -60,7 +60,7 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
         })
         if me:
             n_total = me["total"]
-    fin = next((e.result["reason"] for e in rec.entries if e.step == "finished"), None)
+    fin = rec.finished()
     cfg = run_dir / "config.json"
     members = cfg.exists() and bool(json.loads(cfg.read_text()).get("assess", {}).get("members"))
     nxt = rec.next_step(members=members)
