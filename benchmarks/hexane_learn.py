@@ -20,8 +20,6 @@ side by side, as in seed 002 Fig. 5:
                        2.31 h, one iteration more, the reference's pulls now parallel)
     ani5_batched16_11  ani3_batched16_11 with 5 members (seed 002 Fig. 5c), the barrier
                        measured by the explorer's 16 pulls
-    ani5_train360    ani5_batched16_11 with 360 CPU-s a member per iteration (twice), 12
-                     committees, 1349 new labels at most (~23 min an iteration idle)
     ani5_measure64   ani3_batched16_11 with 5 members, the barrier measured with 64 pulls a
                      side (measure.repeats: the explorer's 16 and 48 more; only the 16 are
                      scored), every 64th reference frame in the test set. Estimate from
@@ -101,14 +99,6 @@ VARIANTS["ani5_measure64"] = {**VARIANTS["ani3_batched16_11"],
 # iteration; ~12 min an iteration on an idle machine, 5 members x 180 CPU-s ~9 of them)
 VARIANTS["ani5_batched16_11"] = {**VARIANTS["ani3_batched16_11"],
                                  "train": {"committee": {"size": 5}}}
-# ani5_batched16_11 with twice the training a member per iteration: its best member (the
-# same warm-started member from iteration 7 on) read +2.23, +0.72, +0.68, -2.28 kcal/mol
-# at iterations 8-11 (64 pulls, +- 0.6): the model moved more between committees than the
-# measure's noise, its test force MAE still falling ~1.5 meV/A an iteration. 12 committees
-# and 1349 new labels at most (3349 in all, under seed 002's 3350)
-VARIANTS["ani5_train360"] = {**VARIANTS["ani5_batched16_11"],
-                             "train": {"committee": {"size": 5}, "training": {"max_time": 360}},
-                             "convergence": {"max_iterations": 12, "label_budget": 1349}}
 # the variants that also run the config's assess section (transfer molecules, SchNet and
 # MACE on the loop's data); the others judge their members only
 ASSESSED = ("ani3_berendsen", "ani3_inherited")
