@@ -179,6 +179,29 @@ def test_record_is_append_only_and_ignores_a_torn_line(tmp_path):
     assert again.next_step() == (-1, "initial_data")
     lines = (tmp_path / "record.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["step"] == "structure"
+    # a step recorded after the torn line is read back, and so is every one after it
+    again.append(-1, "initial_data", {"n": 2})
+    again.append(-1, "reference_run", {})
+    assert [(e.iteration, e.step) for e in Record(tmp_path).entries] == [
+        (-1, "structure"), (0, "train"), (-1, "initial_data"), (-1, "reference_run")]
+
+
+def test_record_last_stop_is_superseded_by_steps_after_it(tmp_path):
+    """An extended run: iteration 0 stopped, then went on; the run's stop is the last
+    ``finished`` line no iteration step follows (assessments after it do not count)."""
+    r = Record(tmp_path)
+    for it, step in [(-1, "structure"), (-1, "initial_data"), (-1, "reference_run"),
+                     (0, "train"), (0, "explore"), (0, "measure")]:
+        r.append(it, step, {})
+    r.append(0, "finished", {"reason": "max_iterations (1) reached"})
+    assert r.finished() == "max_iterations (1) reached" and r.next_step() is None
+    r.append(0, "score", {})
+    assert r.finished() is None and r.next_step() == (0, "select")
+    r.append(0, "finished", {"reason": "converged"})  # stopped there again, another reason
+    r.append(0, "molecule:butane", {})
+    assert r.finished() == "converged" and r.get(0, "finished") == {"reason": "converged"}
+    with pytest.raises(RuntimeError):
+        r.append(0, "score", {})
 
 
 def test_convergence_needs_k_consecutive_iterations_below_tolerance():

@@ -6,7 +6,8 @@ writes its outputs (atomically) first and appends its line last, flushed and fsy
 line is never rewritten. A kill at any moment therefore leaves every finished step on
 record and at most the step in flight unrecorded: a rerun skips what is recorded and runs
 the step in flight again, which resumes from its own state (training and MD checkpoints,
-the label store). A last line torn by a kill is ignored.
+the label store). A last line torn by a kill is ignored, and cut off when the record is
+next opened (appended to, it would join the next line and hide it from every reader).
 
 A run is extended by rerunning it with other convergence limits: the ``finished`` line of its
 last iteration then stays in the file, superseded by the steps that follow it (the loop went
@@ -43,6 +44,22 @@ class Record:
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.path = Path(run_dir) / RECORD
         self.entries: list[Entry] = read_record(self.path)
+        self._cut_torn_tail()
+
+    def _cut_torn_tail(self) -> None:
+        """Drop what follows the last whole line (a line torn by a kill): appended to, it
+        would join the next line and hide it and every line after it from a reader."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        end = 0
+        for _ in self.entries:
+            end = data.index(b"\n", end) + 1
+        if end < len(data):
+            with open(self.path, "r+b") as fh:
+                fh.truncate(end)
+                fh.flush()
+                os.fsync(fh.fileno())
 
     def get(self, iteration: int, step: str) -> dict[str, Any] | None:
         """The result of a finished step (of ``finished``, its last line), or None."""
