@@ -665,3 +665,31 @@ def test_repeated_pulls_are_averaged_on_both_sides(inputs, tmp_path, engine):
     ref_channels = [channel(b) for b in ref["broken_bonds"]]
     assert it0["channel"] == [sum(channel(b) in ref_channels for b in it0["broken_bonds"]), 2]
     assert "pulls in a reference channel |" in report
+
+
+def test_the_test_set_is_never_selected(inputs, tmp_path):
+    """Every pull starts from the structure the reference run starts from, so the explorer's
+    first frame is a test-set structure: the selection leaves it out (here the same selection
+    with only the data's structures excluded would take it), and no labelled structure is
+    one of the test set's."""
+    from potlab.learn.scores import read_pool
+    from potlab.learn.selectors import select_frames, selectors_of
+
+    raw = raw_config(inputs, iterations=2)  # iteration 0 selects; 1 is trained and judged
+    raw["reference_run"] = {"enabled": True, "label_every": 1}
+    out = tmp_path / "run"
+    cfg = parse_learn_config(raw)
+    run_learning(cfg, out)
+    test = {structure_hash(a) for a in ase.io.read(out / "setup" / "reference_frames.extxyz", ":")}
+    it = out / "iter_000"
+    pool = read_pool(it / "scores.csv", cfg.score.measure)
+    shared = {k for k, h in enumerate(pool.hashes) if h in test}
+    assert 0 in shared
+    sel = json.loads((it / "selected.json").read_text())
+    assert sel["selected"] and not shared & set(sel["selected"])
+    data = {structure_hash(a) for a in ase.io.read(it / "data.extxyz", ":")}
+    threshold, screen = selectors_of(cfg.select)
+    without, _, _ = select_frames(pool, threshold, frozenset(data), screen, sel["max_frames"])
+    assert shared & set(without.tolist())
+    labelled = {structure_hash(a) for a in ase.io.read(it / "labelled.extxyz", ":")}
+    assert labelled and not labelled & test

@@ -1,6 +1,6 @@
 """Active learning: train a committee -> explore with its best member (MD, steered MD) ->
 score frames by committee uncertainty -> select (threshold, similarity screen, at most M,
-never a frame already in the data) -> augment -> label -> merge -> check convergence, with an
+never a frame already in the data or the test set) -> augment -> label -> merge -> check convergence, with an
 append-only record of finished steps (a kill resumes the step in flight; nothing is
 labelled twice). ``potlab learn CONFIG.yaml --out DIR``; the bundled ``hexane`` config is
 seed 002's rare-event study."""

@@ -314,6 +314,9 @@ class LearningLoop:
         pool = read_pool(iter_dir(self.out, i) / "scores.csv", self.cfg.score.measure)
         known = data_hashes(read_frames(iter_dir(self.out, i) / "data.extxyz"),
                             self.method.charge_spin)
+        test = self.out / "setup" / "reference_frames.extxyz"
+        if test.exists():  # the test set stays unseen: never select one of its structures
+            known |= data_hashes(read_frames(test), self.method.charge_spin)
         idx, cal, counts = select_frames(pool, threshold, known, screen, max_frames,
                                          first_only=sel.first_only)
         result = cal.record() | {"max_frames": max_frames, "counts": counts,

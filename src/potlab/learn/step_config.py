@@ -54,7 +54,7 @@ class SimilaritySpec(StrictModel):
 class SelectSpec(StrictModel):
     """Frames above the threshold, screened, at most ``max_new_labels`` labels per
     iteration counting the augmented copies (seed 002: 150 = 50 frames x 3), never a frame
-    already in the data, never a fused frame (``min_distance_fraction``) nor one whose
+    already in the data or in the test set (the reference run's frames), never a fused frame (``min_distance_fraction``) nor one whose
     augmented copies could hold a pair under the labeller's 0.5 A. ``first_only`` (seed 003) takes only the first frame above the
     threshold per run, or the frame of largest uncertainty when none is."""
 
