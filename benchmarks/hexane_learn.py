@@ -20,6 +20,8 @@ side by side, as in seed 002 Fig. 5:
                        2.31 h, one iteration more, the reference's pulls now parallel)
     ani5_batched16_11  ani3_batched16_11 with 5 members (seed 002 Fig. 5c), the barrier
                        measured by the explorer's 16 pulls
+    ani5_batched16_11_fresh  ani5_batched16_11 with fresh random splits every iteration
+                       (seed 002 Fig. 5: inherited against fresh)
     ani5_measure64   ani3_batched16_11 with 5 members, the barrier measured with 64 pulls a
                      side (measure.repeats: the explorer's 16 and 48 more; only the 16 are
                      scored), every 64th reference frame in the test set. Estimate from
@@ -99,6 +101,10 @@ VARIANTS["ani5_measure64"] = {**VARIANTS["ani3_batched16_11"],
 # iteration; ~12 min an iteration on an idle machine, 5 members x 180 CPU-s ~9 of them)
 VARIANTS["ani5_batched16_11"] = {**VARIANTS["ani3_batched16_11"],
                                  "train": {"committee": {"size": 5}}}
+# seed 002 Fig. 5: the same with fresh random 80/20 splits every iteration, beside the
+# inherited ones (ani3_fresh was that comparison with one pull a side)
+VARIANTS["ani5_batched16_11_fresh"] = {**VARIANTS["ani5_batched16_11"],
+                                       "train": {"committee": {"size": 5, "split": "fresh"}}}
 # the variants that also run the config's assess section (transfer molecules, SchNet and
 # MACE on the loop's data); the others judge their members only
 ASSESSED = ("ani3_berendsen", "ani3_inherited")
