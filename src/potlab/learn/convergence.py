@@ -46,3 +46,18 @@ class Convergence:
 
     def labels_left(self, labels_added: int) -> int | None:
         return None if self.label_budget is None else max(0, self.label_budget - labels_added)
+
+
+def labels_added(record, before: int | None = None) -> int:
+    """New labels in ``record`` (:class:`potlab.learn.record.Record`) of the iterations
+    before ``before`` (None: all recorded)."""
+    return sum(record.get(k, "label")["labelled"] for k in record.iterations()
+               if (before is None or k < before) and record.get(k, "label") is not None)
+
+
+def judge(convergence: Convergence, record, i: int, error_eV: float | None) -> str | None:
+    """Why to stop after iteration ``i``'s measure (its error ``error_eV``), judged from
+    ``record`` and the limits of ``convergence``, or None to go on."""
+    errors = [record.get(k, "measure")["error_eV"] for k in range(i)
+              if record.get(k, "measure") is not None]
+    return convergence.after_measure(errors + [error_eV], i, labels_added(record, i))

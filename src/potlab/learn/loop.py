@@ -43,7 +43,7 @@ from potlab.atomic import write_text_atomic
 from potlab.learn.assess import Assessor, check_unchanged, frame_errors
 from potlab.learn.augment import UniformNoise
 from potlab.learn.config import LearnConfig
-from potlab.learn.convergence import Convergence
+from potlab.learn.convergence import Convergence, judge, labels_added
 from potlab.learn.explorers import (
     Exploration,
     MDExplorer,
@@ -55,7 +55,7 @@ from potlab.learn.explorers import (
 )
 from potlab.learn.labelling import LabelStep
 from potlab.learn.measure import measure_tracked
-from potlab.learn.merge import data_hashes, merge_data
+from potlab.learn.merge import merge_data, unselectable_hashes
 from potlab.learn.record import Record
 from potlab.learn.resume import check_run_config
 from potlab.learn.scores import read_pool, score_rows, write_scores
@@ -133,7 +133,7 @@ class LearningLoop:
             # convergence limits extends a finished run); an iteration the loop already went
             # on from is kept
             if self.record.get(i, "select") is None:
-                stop = self._judge(i, meas["error_eV"])
+                stop = judge(self.convergence, self.record, i, meas["error_eV"])
                 if stop is None:
                     sc = self._step(i, "score", self._score, i)
                     stop = self.convergence.after_score(sc["max_uncertainty"])
@@ -252,18 +252,6 @@ class LearningLoop:
             out["broken_bonds"] = pulls_broken_bonds(d, self.start_structure(), factor)
         return out
 
-    def _labels_added(self, before: int | None = None) -> int:
-        """New labels of the iterations before ``before`` (None: all recorded)."""
-        return sum(self.record.get(k, "label")["labelled"] for k in self.record.iterations()
-                   if (before is None or k < before) and self.record.get(k, "label") is not None)
-
-    def _judge(self, i: int, error_eV: float | None) -> str | None:
-        """Why to stop after iteration ``i``'s measure (its error ``error_eV``), judged from
-        the record and the config's convergence limits, or None to go on."""
-        errors = [self.record.get(k, "measure")["error_eV"] for k in range(i)
-                  if self.record.get(k, "measure") is not None]
-        return self.convergence.after_measure(errors + [error_eV], i, self._labels_added(i))
-
     def _finish(self, i: int, reason: str) -> None:
         """Record that the loop stopped after iteration ``i`` (once per reason: a rerun
         that stops there again for the same reason adds nothing)."""
@@ -279,7 +267,7 @@ class LearningLoop:
         if ref.get("test_frames"):
             out |= frame_errors(self._best(i), self.out / "setup" / "reference_frames.extxyz")
         # what the limits said then (the loop judges again on every run: see run())
-        out["stop"] = self._judge(i, out["error_eV"])
+        out["stop"] = judge(self.convergence, self.record, i, out["error_eV"])
         return out
 
     def _score(self, i: int) -> dict[str, Any]:
@@ -302,21 +290,17 @@ class LearningLoop:
                 "stop": self.convergence.after_score(float(unc.max()) if len(unc) else 0.0)}
 
     def _select(self, i: int) -> dict[str, Any]:
-        from potlab.data import read_frames
-
         sel = self.cfg.select
         threshold, screen = selectors_of(sel)
         labels = sel.max_new_labels
-        left = self.convergence.labels_left(self._labels_added(i))
+        left = self.convergence.labels_left(labels_added(self.record, i))
         if left is not None:
             labels = min(labels, left)
         max_frames = labels // (1 + self.cfg.augment.copies)
         pool = read_pool(iter_dir(self.out, i) / "scores.csv", self.cfg.score.measure)
-        known = data_hashes(read_frames(iter_dir(self.out, i) / "data.extxyz"),
-                            self.method.charge_spin)
-        test = self.out / "setup" / "reference_frames.extxyz"
-        if test.exists():  # the test set stays unseen: never select one of its structures
-            known |= data_hashes(read_frames(test), self.method.charge_spin)
+        known = unselectable_hashes([iter_dir(self.out, i) / "data.extxyz",
+                                     self.out / "setup" / "reference_frames.extxyz"],
+                                    self.method.charge_spin)
         idx, cal, counts = select_frames(pool, threshold, known, screen, max_frames,
                                          first_only=sel.first_only)
         result = cal.record() | {"max_frames": max_frames, "counts": counts,

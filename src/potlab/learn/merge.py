@@ -1,6 +1,7 @@
 """The merge step: the next iteration's data is this iteration's data with the new labels
 appended after it (old frames first, so an inherited split still finds them where they
-were), and the structure hashes that keep a frame already in the data from being selected."""
+were), and the structure hashes that keep a frame already in the data, or in the test set,
+from being selected."""
 
 from __future__ import annotations
 
@@ -31,3 +32,13 @@ def data_hashes(frames: Sequence[Atoms], charge_spin=None) -> frozenset[str]:
         c, s = charge_spin(a) if charge_spin is not None else (0.0, 0.0)
         out.add(structure_hash(a, c, s))
     return frozenset(out)
+
+
+def unselectable_hashes(paths: Sequence[str | Path], charge_spin=None) -> frozenset[str]:
+    """Structure hashes of the frames in every file of ``paths`` that exists: the
+    iteration's data and the test set, which stays unseen."""
+    out: frozenset[str] = frozenset()
+    for p in paths:
+        if Path(p).exists():
+            out |= data_hashes(read_frames(p), charge_spin)
+    return out
