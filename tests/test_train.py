@@ -167,8 +167,10 @@ def _rows(run):
         return [{k: v for k, v in r.items() if k != "time_s"} for r in csv.DictReader(fh)]
 
 
-def test_resume_after_kill_matches_uninterrupted_run(tmp_path, train_xyz):
-    params = {"max_epochs": 14, "batch_size": 2, "seed": 3, "max_time": None}
+@pytest.mark.parametrize("schedule", [{}, {"scheduler": "cosine", "scheduler_warmup_steps": 15}],
+                         ids=["plateau", "cosine"])
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, train_xyz, schedule):
+    params = {"max_epochs": 14, "batch_size": 2, "seed": 3, "max_time": None, **schedule}
     straight = _write_cfg(tmp_path, training=params, out="runs/straight")
     r = _run(["train", str(straight)], cwd=tmp_path)
     assert r.returncode == 0, r.stderr

@@ -83,6 +83,19 @@ def test_two_processes_give_the_one_process_weights(data):
     assert len(_rows(two)) == 3  # one row per epoch: only rank 0 writes
 
 
+def test_two_processes_take_rank_0s_cosine_rate(data):
+    """The cosine rate over a time budget is set from rank 0's clock on every rank; with a
+    budget of 1e6 s the step count sets it, and the weights are the one-process ones."""
+    schedule = {"scheduler": "cosine", "scheduler_warmup_steps": 2, "max_time": 1e6,
+                "min_lr": 1e-4}
+    _train(data, _config(data, "one", **schedule))
+    _train(data, _config(data, "two", **schedule), "--nproc", "2")
+    one, two = data / "runs" / "one", data / "runs" / "two"
+    _assert_same_weights(_weights(one), _weights(two))
+    _assert_same_rows(_rows(one), _rows(two))
+    assert float(_rows(two)[-1]["lr"]) < 1e-3  # 5e-3 falling along the cosine
+
+
 def test_a_batch_smaller_than_the_number_of_processes(data):
     """Global batches of one frame: rank 1's shard is empty every step; it still joins the
     all-reduce with zeros, and the weights are the one-process ones."""

@@ -68,7 +68,14 @@ class TrainingConfig(_Strict):
     stress_weight: float = 0.0
     beta: float | None = Field(None, ge=0.0, le=1.0)  # seed 004: (1-beta) E + beta F
     energy_loss: Literal["per_atom", "total"] = "per_atom"
-    scheduler_patience: int = 5  # epochs without improvement before the LR drops
+    #: plateau: ReduceLROnPlateau on the validation loss; cosine: lr to min_lr along half
+    #: a cosine over the budget spent (max_time on the budget clock, or max_epochs);
+    #: see potlab.train.schedule
+    scheduler: Literal["plateau", "cosine"] = "plateau"
+    scheduler_patience: int = 5  # plateau: epochs without improvement before the LR drops
+    #: cosine: the rate rises linearly to lr over this many optimizer steps first (a
+    #: continued model is not thrown off its minimum by Adam's first steps)
+    scheduler_warmup_steps: int = Field(0, ge=0)
     scheduler_factor: float = 0.8
     min_lr: float = 1e-6
     ema_decay: float | None = 0.99
@@ -90,6 +97,12 @@ class TrainingConfig(_Strict):
         from potlab.devices import check_device_name
 
         return check_device_name(v)
+
+    @model_validator(mode="after")
+    def _warmup_is_cosine(self):
+        if self.scheduler_warmup_steps and self.scheduler != "cosine":
+            raise ValueError("scheduler_warmup_steps needs scheduler: cosine")
+        return self
 
     @model_validator(mode="after")
     def _beta(self):

@@ -156,6 +156,15 @@ def rank0_flag(flag: bool, ranks: Ranks, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def rank0_value(value: float, ranks: Ranks, device: torch.device) -> float:
+    """Rank 0's ``value`` on every rank (the budget spent, on rank 0's clock)."""
+    if not ranks.distributed:
+        return value
+    t = torch.tensor([value if ranks.main else 0.0], dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return float(t.item())
+
+
 def all_reduce_gradients(params: Sequence[torch.nn.Parameter], ranks: Ranks) -> None:
     """Sum every parameter's gradient over the ranks, in one flat buffer. A parameter no
     rank has a gradient for keeps ``grad = None`` (as in one process, so that AdamW's

@@ -1,6 +1,7 @@
 """Trainer: one loop for every architecture.
 
-Adam/AdamW, ReduceLROnPlateau, EMA, gradient clipping, early stopping, a wall-clock
+Adam/AdamW, ReduceLROnPlateau or a cosine rate over the budget
+(:mod:`potlab.train.schedule`), EMA, gradient clipping, early stopping, a wall-clock
 budget, the best-validation model (EMA weights) as ``model.pt``, an atomic checkpoint
 after every epoch, and resume from it with the same numbers as an uninterrupted run (the
 batch order of epoch k depends only on (seed, k)).
@@ -44,11 +45,13 @@ from potlab.train.distributed import (
     broadcast_object,
     process_group,
     rank0_flag,
+    rank0_value,
 )
 from potlab.train.ema import EMA
 from potlab.train.loss import loss_normalisers, weighted_loss
 from potlab.train.metrics_log import append_metrics, truncate_metrics
 from potlab.train.prepared import Prepared
+from potlab.train.schedule import LearningRate
 from potlab.train.starting import continue_from, refit_e0, take_output_statistics
 from potlab.train.training_data import DTYPES as _DTYPES
 from potlab.train.training_data import build as build_training_data
@@ -117,10 +120,9 @@ class Trainer:
             self.opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
         else:
             self.opt = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
-        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.opt, mode="min", factor=t.scheduler_factor, patience=t.scheduler_patience,
-            min_lr=t.min_lr,
-        )
+        self.sched = LearningRate(self.opt, t.scheduler, t.lr, t.min_lr,
+                                  t.scheduler_patience, t.scheduler_factor,
+                                  t.scheduler_warmup_steps)
         self.ema = EMA(self.potential, t.ema_decay) if t.ema_decay else None
 
     # ---- evaluation ---------------------------------------------------------------
@@ -285,6 +287,14 @@ class Trainer:
         def out_of_time() -> bool:  # rank 0's clock decides for every rank
             return rank0_flag(t.max_time is not None and elapsed() >= t.max_time, self.ranks, self.device)
 
+        steps_budget = t.max_epochs * max(1, -(-n_train // bs))
+
+        def share_spent() -> float:  # of the budget, for the cosine rate (rank 0's clock)
+            share = state["step"] / steps_budget
+            if t.max_time is not None:
+                share = max(share, rank0_value(elapsed(), self.ranks, self.device) / t.max_time)
+            return share
+
         if state["stop_reason"] is None and t.max_time is not None and out_of_time():
             state["stop_reason"] = "max_time"
         bar = progress(total=t.max_epochs, initial=state["epoch"], desc=f"train {cfg.model.name}",
@@ -305,6 +315,8 @@ class Trainer:
                 if t.max_time is not None and out_of_time():
                     state["stop_reason"] = "max_time"
                     break
+                if t.scheduler == "cosine":
+                    self.sched.before_step(share_spent(), state["step"])
                 loss = self._train_step(idx, next(stream) if shard else None)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
@@ -324,7 +336,7 @@ class Trainer:
             if seen == 0:
                 break
             vm = broadcast_object(self._eval_valid() if main else None, self.ranks)
-            self.sched.step(vm["loss"])
+            self.sched.after_epoch(vm["loss"])
             improved = vm["loss"] < state["best_loss"]
             if improved:
                 state["best_loss"], state["best_epoch"], state["bad_epochs"] = vm["loss"], epoch, 0

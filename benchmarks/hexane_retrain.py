@@ -1,0 +1,112 @@
+"""Retrain one iteration's committee of a learn run with other training settings: each
+member on the same data, with the same split and from the same starting weights (the
+previous iteration's member when the run warm-starts), only the settings given changed.
+It asks whether a committee's spread of barriers is its data or its training.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hexane_retrain.py \
+        runs/hexane_bench/ani5_batched16_11 --iteration 10 --set scheduler=cosine \
+        --out runs/hexane_bench/retrain_cosine_10 [--members 0 1 2 3 4] [--workers 1]
+
+Each member is an ordinary ``potlab train`` run in ``--out/member_k`` (its ``config.yaml``
+is the loop's member config with the changes; resumable: rerun after a kill). Prints per
+member the epochs, the last learning rate and the force and energy MAE on the run's test
+set (``setup/reference_frames.extxyz``, the reference pull's labelled frames; written to
+``--out/test_errors.csv``). The barriers come from pulling the models:
+``benchmarks/hexane_pull_noise.py RUN --no-reference --reference-csv ... --model
+m0=OUT/member_0/model.pt ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("POTLAB_QUIET", "1")
+
+
+def _value(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def _train(job: tuple[dict, str]) -> str:
+    import torch
+
+    from potlab.train import parse_config, train
+
+    raw, _ = job
+    torch.set_num_threads(1)
+    cfg = parse_config(raw)
+    train(cfg, cfg.out)
+    return cfg.out
+
+
+def main() -> int:
+    import ase.io
+    import yaml
+
+    import potlab
+    from potlab.analysis.parity import evaluate
+    from potlab.executor import run_jobs
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--iteration", type=int, required=True)
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="training settings to change (YAML values), e.g. scheduler=cosine")
+    ap.add_argument("--members", type=int, nargs="*", default=None)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args()
+
+    committee = args.run_dir / f"iter_{args.iteration:03d}" / "committee"
+    info = json.loads((committee / "committee.json").read_text())
+    members = args.members if args.members is not None else [r["member"] for r in info["members"]]
+    changes = {}
+    for given in args.set:
+        key, sep, text = given.partition("=")
+        if not sep:
+            ap.error(f"--set {given}: give KEY=VALUE")
+        changes[key] = _value(text)
+    jobs = []
+    for m in members:
+        raw = yaml.safe_load((committee / f"member_{m}" / "config.yaml").read_text())
+        raw["training"].update(changes)
+        out = (args.out / f"member_{m}").resolve()
+        raw["out"] = str(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / "split.json").exists():  # the loop's split for this member
+            shutil.copy(committee / f"member_{m}" / "split.json", out / "split.json")
+        (out / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        jobs.append((raw, f"member {m}"))
+    run_jobs(_train, jobs, workers=args.workers, desc="members")
+
+    test = ase.io.read(args.run_dir / "setup" / "reference_frames.extxyz", ":")
+    rows = []
+    for m in members:
+        for name, path in ((f"loop_member_{m}", committee / f"member_{m}"),
+                           (f"member_{m}", args.out / f"member_{m}")):
+            metrics, _ = evaluate(potlab.load(path / "model.pt"), test)
+            last = list(csv.DictReader((path / "metrics.csv").open()))[-1]
+            rows.append({"model": name, "epochs": int(last["epoch"]) + 1, "last_lr": float(last["lr"]),
+                         "test_forces_mae_mev_per_a": metrics["overall"]["forces_mae_mev_per_a"],
+                         "test_energy_mae_mev_per_atom": metrics["overall"]["energy_mae_mev_per_atom"]})
+            r = rows[-1]
+            print(f"{name:16s} epochs {r['epochs']:3d}  last lr {r['last_lr']:.2e}  test F MAE "
+                  f"{r['test_forces_mae_mev_per_a']:6.2f} meV/A  E MAE "
+                  f"{r['test_energy_mae_mev_per_atom']:.3f} meV/atom", flush=True)
+    with (args.out / "test_errors.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
