@@ -110,7 +110,7 @@ VARIANTS["ani5_batched16_11_fresh"] = {**VARIANTS["ani5_batched16_11"],
                                        "train": {"committee": {"size": 5, "split": "fresh"}}}
 # the five-member run with its members trained on a cosine rate with a warm-up (the rate
 # rises over 100 steps, then falls to min_lr as the 180 CPU-s run out): each warm-started
-# member at a constant 1e-3 was first thrown off its minimum (valid force MAE 53 -> 83
+# member at a constant 1e-3 was first thrown off its minimum (valid force MAE 53 -> 77
 # meV/A in the first epoch) and ended its budget at the starting rate
 # (benchmarks/hexane_retrain.py on ani5_batched16_11's committee 10); up to 14 committees,
 # the label budget (3350 in all) the stop

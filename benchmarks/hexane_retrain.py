@@ -9,9 +9,10 @@ It asks whether a committee's spread of barriers is its data or its training.
 
 Each member is an ordinary ``potlab train`` run in ``--out/member_k`` (its ``config.yaml``
 is the loop's member config with the changes; resumable: rerun after a kill). Prints per
-member the epochs, the last learning rate and the force and energy MAE on the run's test
-set (``setup/reference_frames.extxyz``, the reference pull's labelled frames; written to
-``--out/test_errors.csv``). The barriers come from pulling the models:
+model (the starting weights, the loop's member, the retrained member) the epochs, the last
+learning rate, the force and energy MAE on the run's test set
+(``setup/reference_frames.extxyz``, the reference pull's labelled frames) and the force MAE
+on the member's validation frames (written to ``--out/test_errors.csv``). The barriers come from pulling the models:
 ``benchmarks/hexane_pull_noise.py RUN --no-reference --reference-csv ... --model
 m0=OUT/member_0/model.pt ...``.
 """
@@ -88,19 +89,32 @@ def main() -> int:
     run_jobs(_train, jobs, workers=args.workers, desc="members")
 
     test = ase.io.read(args.run_dir / "setup" / "reference_frames.extxyz", ":")
+    data = ase.io.read(args.run_dir / f"iter_{args.iteration:03d}" / "data.extxyz", ":")
     rows = []
     for m in members:
-        for name, path in ((f"loop_member_{m}", committee / f"member_{m}"),
-                           (f"member_{m}", args.out / f"member_{m}")):
-            metrics, _ = evaluate(potlab.load(path / "model.pt"), test)
-            last = list(csv.DictReader((path / "metrics.csv").open()))[-1]
-            rows.append({"model": name, "epochs": int(last["epoch"]) + 1, "last_lr": float(last["lr"]),
-                         "test_forces_mae_mev_per_a": metrics["overall"]["forces_mae_mev_per_a"],
-                         "test_energy_mae_mev_per_atom": metrics["overall"]["energy_mae_mev_per_atom"]})
-            r = rows[-1]
-            print(f"{name:16s} epochs {r['epochs']:3d}  last lr {r['last_lr']:.2e}  test F MAE "
-                  f"{r['test_forces_mae_mev_per_a']:6.2f} meV/A  E MAE "
-                  f"{r['test_energy_mae_mev_per_atom']:.3f} meV/atom", flush=True)
+        raw = yaml.safe_load((committee / f"member_{m}" / "config.yaml").read_text())
+        valid = [data[i] for i in json.loads((committee / f"member_{m}" / "split.json").read_text())["valid"]]
+        models = [(f"loop_member_{m}", committee / f"member_{m}" / "model.pt"),
+                  (f"member_{m}", args.out / f"member_{m}" / "model.pt")]
+        if raw["training"].get("init_model"):  # the weights both started from
+            models.insert(0, (f"start_member_{m}", Path(raw["training"]["init_model"])))
+        for name, path in models:
+            pot = potlab.load(path)
+            metrics, _ = evaluate(pot, test)
+            on_valid, _ = evaluate(pot, valid)
+            row = {"model": name, "epochs": None, "last_lr": None,
+                   "test_forces_mae_mev_per_a": metrics["overall"]["forces_mae_mev_per_a"],
+                   "test_energy_mae_mev_per_atom": metrics["overall"]["energy_mae_mev_per_atom"],
+                   "valid_forces_mae_mev_per_a": on_valid["overall"]["forces_mae_mev_per_a"]}
+            if not name.startswith("start"):
+                last = list(csv.DictReader((path.parent / "metrics.csv").open()))[-1]
+                row["epochs"], row["last_lr"] = int(last["epoch"]) + 1, float(last["lr"])
+            rows.append(row)
+            trained = (f"epochs {row['epochs']:3d}  last lr {row['last_lr']:.2e}"
+                       if row["epochs"] is not None else "(starting weights)          ")
+            print(f"{name:18s} {trained}  test F MAE {row['test_forces_mae_mev_per_a']:6.2f} meV/A  "
+                  f"E MAE {row['test_energy_mae_mev_per_atom']:.3f} meV/atom  valid F MAE "
+                  f"{row['valid_forces_mae_mev_per_a']:6.2f} meV/A", flush=True)
     with (args.out / "test_errors.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()

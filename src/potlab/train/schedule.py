@@ -14,8 +14,8 @@ budget clock's seconds over ``max_time``. A run on a time budget therefore ends 
 ``scheduler_warmup_steps`` (cosine only): the rate first rises linearly from
 ``lr / warmup`` to ``lr`` over that many optimizer steps. Adam's first steps after a
 restart move every weight by about the rate, whatever its gradient, so a continued model
-without a warm-up is first thrown off its minimum (a learn loop's member at 1e-3 fell from
-a validation force MAE of 53 to 83 meV/A in its first epoch and took the rest of its
+without a warm-up is first thrown off its minimum (a learn loop's member at 1e-3 went from
+a validation force MAE of 53 to 77 meV/A in its first epoch and took the rest of its
 budget to climb back; docs/results/hexane-learn/README.md). The rate depends on the step
 and the share alone, so a resumed run takes the same rates as an uninterrupted one.
 """
