@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from potlab.analysis.parity import parity_metrics
 from potlab.errors import InputError
 from potlab.potential import Potential
 from potlab.progress import progress
+from potlab.train.budget import CLOCKS, Budget  # noqa: F401  (CLOCKS: tests set fake clocks)
 from potlab.train.checkpoint import (
     check_resume_config,
     load_training_checkpoint,
@@ -44,8 +44,6 @@ from potlab.train.distributed import (
     all_reduce_sum,
     broadcast_object,
     process_group,
-    rank0_flag,
-    rank0_value,
 )
 from potlab.train.ema import EMA
 from potlab.train.loss import loss_normalisers, weighted_loss
@@ -59,7 +57,6 @@ from potlab.train.training_data import build as build_training_data
 log = logging.getLogger("potlab.train")
 
 #: the budget clocks of ``training.budget_clock``, seconds (tests swap in fake clocks)
-CLOCKS = {"wall": time.monotonic, "cpu": time.process_time}
 
 
 class TrainingDiverged(ConfigError):
@@ -277,23 +274,9 @@ class Trainer:
 
         n_train = len(self.train_data)
         bs = t.batch_size
-        clock = CLOCKS[t.budget_clock]
-        t0 = clock()
-        elapsed0 = state["elapsed"]
-
-        def elapsed() -> float:
-            return elapsed0 + clock() - t0
-
-        def out_of_time() -> bool:  # rank 0's clock decides for every rank
-            return rank0_flag(t.max_time is not None and elapsed() >= t.max_time, self.ranks, self.device)
-
-        steps_budget = t.max_epochs * max(1, -(-n_train // bs))
-
-        def share_spent() -> float:  # of the budget, for the cosine rate (rank 0's clock)
-            share = state["step"] / steps_budget
-            if t.max_time is not None:
-                share = max(share, rank0_value(elapsed(), self.ranks, self.device) / t.max_time)
-            return share
+        budget = Budget(t.budget_clock, t.max_time, t.max_epochs * -(-n_train // bs),
+                        state["elapsed"], self.ranks, self.device)
+        elapsed, out_of_time = budget.elapsed, budget.out_of_time
 
         if state["stop_reason"] is None and t.max_time is not None and out_of_time():
             state["stop_reason"] = "max_time"
@@ -316,7 +299,7 @@ class Trainer:
                     state["stop_reason"] = "max_time"
                     break
                 if t.scheduler == "cosine":
-                    self.sched.before_step(share_spent(), state["step"])
+                    self.sched.before_step(budget.share_spent(state["step"]), state["step"])
                 loss = self._train_step(idx, next(stream) if shard else None)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
