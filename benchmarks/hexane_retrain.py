@@ -60,7 +60,9 @@ def main() -> int:
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--iteration", type=int, required=True)
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                    help="training settings to change (YAML values), e.g. scheduler=cosine")
+                    help="training settings to change (YAML values), e.g. scheduler=cosine; "
+                         "SECTION.KEY for another section of the config, e.g. "
+                         "data.subset_weights='{selected: 4, augmented: 4}'")
     ap.add_argument("--members", type=int, nargs="*", default=None)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--workers", type=int, default=1)
@@ -78,7 +80,9 @@ def main() -> int:
     jobs = []
     for m in members:
         raw = yaml.safe_load((committee / f"member_{m}" / "config.yaml").read_text())
-        raw["training"].update(changes)
+        for key, value in changes.items():
+            section, _, name = key.rpartition(".")
+            raw[section or "training"][name] = value
         out = (args.out / f"member_{m}").resolve()
         raw["out"] = str(out)
         out.mkdir(parents=True, exist_ok=True)
