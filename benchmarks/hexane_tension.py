@@ -48,6 +48,14 @@ KCAL_PER_EV = 23.060548
 BINS = (1.5, 1.65, 1.8, 1.9, 2.0, 2.1, 2.3)
 
 
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """``rows`` as a CSV table with the first row's keys as header."""
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def chain_bonds(start, cutoff: float = 1.7) -> list[tuple[int, int]]:
     carbons = [i for i, z in enumerate(start.numbers) if z == 6]
     d = start.get_all_distances()
@@ -181,10 +189,7 @@ def main() -> int:
         rows.append(row)
         print(f"{name:16s} barrier {err:+6.2f} +- {se:.2f}  tension error (%) "
               + " ".join(f"{row[f'tension_error_pct_{lab}']:+6.2f}" for lab in labels), flush=True)
-    with (args.out / "tension.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(args.out / "tension.csv", rows)
 
     b = np.array([r["barrier_error_kcal_mol"] for r in rows])
     corr = [float(np.corrcoef(b, [r[f"tension_error_pct_{lab}"] for r in rows])[0, 1])
@@ -199,10 +204,7 @@ def main() -> int:
 
     if args.selection:
         table = [r for k in args.selection for r in selection_bins(args.run_dir, k, chain_bonds(start))]
-        with (args.out / "selection.csv").open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(table[0]))
-            w.writeheader()
-            w.writerows(table)
+        write_rows(args.out / "selection.csv", table)
         for r in table:
             print(f"iteration {r['iteration']} longest C-C {r['bond_A']} A: {r['frames']:5d} frames scored, "
                   f"median {list(r.values())[3]:.5f}, {r['above_threshold']:4d} above the threshold "
