@@ -373,17 +373,17 @@ def _ticking(step):
 def test_the_budget_counts_on_the_configured_clock(tmp_path, train_xyz, monkeypatch, budget_clock):
     """Fake clocks, one frozen and one ticking 1 s per reading: the budget runs out only on
     the clock the config names."""
-    from potlab.train import trainer
+    from potlab.train import budget
 
     frozen = "cpu" if budget_clock == "wall" else "wall"
-    monkeypatch.setitem(trainer.CLOCKS, budget_clock, _ticking(1.0))
-    monkeypatch.setitem(trainer.CLOCKS, frozen, _ticking(0.0))
+    monkeypatch.setitem(budget.CLOCKS, budget_clock, _ticking(1.0))
+    monkeypatch.setitem(budget.CLOCKS, frozen, _ticking(0.0))
     tr = _trainer(tmp_path, train_xyz, max_time=4.0, max_epochs=3, budget_clock=budget_clock)
     res = tr.run()
     assert res.stop_reason == "max_time" and res.epochs < 3
     assert res.metrics["elapsed_s"] >= 4.0
     # the same run with the other clock: never out of time
-    monkeypatch.setitem(trainer.CLOCKS, budget_clock, _ticking(0.0))
+    monkeypatch.setitem(budget.CLOCKS, budget_clock, _ticking(0.0))
     other = _trainer(tmp_path / "b", train_xyz, max_time=4.0, max_epochs=3, budget_clock=budget_clock)
     assert other.run().stop_reason == "max_epochs"
 

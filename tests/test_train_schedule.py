@@ -65,7 +65,7 @@ def test_on_a_time_budget_the_rate_reaches_its_floor_when_the_time_runs_out(
         tmp_path, li3ps4_frames, monkeypatch):
     """A fake clock ticking 1 s a reading and a 30 s budget: the run stops on time, long
     before its 1000 epochs, and its last rate is near min_lr, not near lr."""
-    from potlab.train import trainer
+    from potlab.train import budget
 
     now = [0.0]
 
@@ -73,7 +73,7 @@ def test_on_a_time_budget_the_rate_reaches_its_floor_when_the_time_runs_out(
         now[0] += 1.0
         return now[0]
 
-    monkeypatch.setitem(trainer.CLOCKS, "wall", clock)
+    monkeypatch.setitem(budget.CLOCKS, "wall", clock)
     tr = _trainer(tmp_path, li3ps4_frames[:12], max_epochs=1000, max_time=30.0)
     res = tr.run()
     assert res.stop_reason == "max_time" and res.epochs < 10

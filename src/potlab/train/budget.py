@@ -17,7 +17,7 @@ CLOCKS = {"wall": time.monotonic, "cpu": time.process_time}
 class Budget:
     def __init__(self, clock: str, max_time: float | None, steps_budget: int, elapsed0: float,
                  ranks: Ranks, device: torch.device) -> None:
-        self.clock, self.max_time, self.steps_budget = CLOCKS[clock], max_time, max(1, steps_budget)
+        self.clock, self.max_time, self.steps_budget = CLOCKS[clock], max_time, steps_budget
         self.ranks, self.device = ranks, device
         self.elapsed0, self.t0 = elapsed0, self.clock()
 

@@ -29,7 +29,7 @@ from potlab.analysis.parity import parity_metrics
 from potlab.errors import InputError
 from potlab.potential import Potential
 from potlab.progress import progress
-from potlab.train.budget import CLOCKS, Budget  # noqa: F401  (CLOCKS: tests set fake clocks)
+from potlab.train.budget import Budget
 from potlab.train.checkpoint import (
     check_resume_config,
     load_training_checkpoint,
@@ -55,8 +55,6 @@ from potlab.train.training_data import DTYPES as _DTYPES
 from potlab.train.training_data import build as build_training_data
 
 log = logging.getLogger("potlab.train")
-
-#: the budget clocks of ``training.budget_clock``, seconds (tests swap in fake clocks)
 
 
 class TrainingDiverged(ConfigError):
@@ -274,7 +272,7 @@ class Trainer:
 
         n_train = len(self.train_data)
         bs = t.batch_size
-        budget = Budget(t.budget_clock, t.max_time, t.max_epochs * -(-n_train // bs),
+        budget = Budget(t.budget_clock, t.max_time, t.max_epochs * max(1, -(-n_train // bs)),
                         state["elapsed"], self.ranks, self.device)
         elapsed, out_of_time = budget.elapsed, budget.out_of_time
 
