@@ -51,9 +51,20 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
-    cfg = json.loads((args.run_dir / "config.json").read_text())
     it = args.run_dir / f"iter_{args.iteration:03d}"
+    for need in (args.run_dir / "config.json", args.run_dir / "setup" / "start.extxyz",
+                 it / "data.extxyz", it / "committee" / "committee.json"):
+        if not need.is_file():
+            ap.error(f"{need}: not found (a learn run directory whose iteration "
+                     f"{args.iteration} has trained and explored)")
+    cfg = json.loads((args.run_dir / "config.json").read_text())
+    asked = {"iteration": args.iteration, "frames": args.frames, "bond": list(args.bond)}
+    kept = args.out / "peak_data.json"
+    if kept.is_file() and json.loads(kept.read_text()) != asked:
+        ap.error(f"{kept}: this directory holds {kept.read_text().strip()}, not {asked}; "
+                 "use another --out")
     args.out.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps(asked) + "\n")
     start = ase.io.read(args.run_dir / "setup" / "start.extxyz")
     bonds = chain_bonds(start)
     pool = []

@@ -82,6 +82,8 @@ def main() -> int:
         raw = yaml.safe_load((committee / f"member_{m}" / "config.yaml").read_text())
         for key, value in changes.items():
             section, _, name = key.rpartition(".")
+            if not isinstance(raw.get(section or "training"), dict):
+                ap.error(f"--set {key}: the member config has no section {section!r}")
             raw[section or "training"][name] = value
         out = (args.out / f"member_{m}").resolve()
         raw["out"] = str(out)

@@ -92,6 +92,8 @@ def barrier_errors(pulls: list[Path], seeds: int) -> dict[str, tuple[float, floa
         by: dict[str, dict[int, float]] = {}
         for r in rows:
             by.setdefault(r["potential"], {})[int(r["seed"])] = float(r["barrier_eV"]) * KCAL_PER_EV
+        if "reference" not in by:
+            raise SystemExit(f"{path}: no 'reference' rows with seeds below {seeds} (potential column)")
         ref = np.array(list(by.pop("reference").values()))
         for name, values in by.items():
             if name in found:
@@ -152,12 +154,18 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
+    for need in [*args.pulls, args.run_dir / "setup" / "start.extxyz",
+                 args.frames or args.run_dir / "setup" / "reference_frames.extxyz"]:
+        if not Path(need).is_file():
+            ap.error(f"{need}: not found")
     errors = barrier_errors(args.pulls, args.seeds)
     models = []
     for given in args.model:
         name, sep, path = given.partition("=")
         if not sep or name not in errors:
             ap.error(f"--model {given}: give NAME=PATH with NAME a potential of the --pulls files")
+        if not Path(path).is_file():
+            ap.error(f"--model {given}: no file {path}")
         models.append((name, Path(path)))
 
     start = ase.io.read(args.run_dir / "setup" / "start.extxyz")
