@@ -109,10 +109,11 @@ def selection_bins(run_dir: Path, iteration: int, bonds) -> list[dict]:
     import ase.io
     import numpy as np
 
+    from potlab.learn.scores import MEASURE_COLUMN
+
     it = run_dir / f"iter_{iteration:03d}"
     measure = json.loads((run_dir / "config.json").read_text())["score"]["measure"]
-    column = {"energy_std": "energy_std_eV", "max_forces_var": "max_forces_var_eV2_A2",
-              "mean_forces_var": "mean_forces_var_eV2_A2"}[measure]
+    column = MEASURE_COLUMN[measure]
     scores = list(csv.DictReader((it / "scores.csv").open()))
     chosen = json.loads((it / "selected.json").read_text())
     picked = set(chosen["selected"])

@@ -343,14 +343,50 @@ def test_scores_on_several_processes_equal_one_process_s(uninterrupted):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        one = committee_scores(load_committee(com_path, group=False), frames)
+        one = committee_scores(load_committee(com_path, group=False), frames,
+                               groups=([0], [3]))
     finally:
         torch.set_num_threads(threads)
     for workers in (2, 3):
-        several = score_frames(str(com_path), frames, workers=workers)
-        for name in ("energy_std", "max_forces_var", "mean_forces_var", "energy_mean"):
+        several = score_frames(str(com_path), frames, workers=workers, groups=([0], [3]))
+        for name in ("energy_std", "max_forces_var", "mean_forces_var", "energy_mean",
+                     "cv_force_std"):
             assert np.array_equal(getattr(several, name), getattr(one, name)), (workers, name)
     assert len(set(np.round(one.energy_mean, 6))) > 30  # distinct frames, kept in order
+
+
+def test_cv_force_std_is_the_spread_of_the_members_pulling_slopes(uninterrupted):
+    """scores.csv's cv_force_std (the loop scores along its explorer's groups, atoms 0 and 3)
+    is the standard deviation over the members of each member's tension, taken here from
+    its energies alone: the mean slope of E when either end atom is moved away from the
+    other (finite differences in float64, no forces)."""
+    import csv
+
+    from potlab.graph import build_graph
+    from potlab.md.steered import separation
+    from potlab.potential.loading import load_committee
+
+    out, _ = uninterrupted
+    com = load_committee(out / "iter_000" / "committee" / "committee.pt", group=False,
+                         dtype="float64")
+    rows = list(csv.DictReader((out / "iter_000" / "scores.csv").open()))
+    frames = ase.io.read(out / "iter_000" / "explore" / "trajectory.extxyz", ":")
+    h = 1e-4
+    for k in (0, len(frames) // 2, len(frames) - 1):
+        a = frames[k]
+        u = separation(a, [0], [3])
+        u /= np.linalg.norm(u)
+        moved = []
+        for atom, sign in ((3, 1), (3, -1), (0, -1), (0, 1)):  # away, back; away, back
+            m = Atoms(a.numbers, a.positions.copy(), cell=a.cell, pbc=a.pbc)
+            m.positions[atom] += sign * h * u
+            moved.append(m)
+        e = com(build_graph(moved, com.cutoff, dtype=com.dtype))["energy"].detach().numpy()
+        slopes = ((e[:, 0] - e[:, 1]) + (e[:, 2] - e[:, 3])) / (4 * h)  # one per member
+        assert int(rows[k]["frame"]) == k
+        assert float(rows[k]["cv_force_std_eV_A"]) == pytest.approx(slopes.std(), rel=1e-3,
+                                                                     abs=1e-6)
+    assert max(float(r["cv_force_std_eV_A"]) for r in rows) > 1e-3  # the members differ
 
 
 def test_assessments_added_to_a_finished_run(inputs, tmp_path):

@@ -429,3 +429,16 @@ def test_status_names_a_damaged_start_structure(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "start.extxyz" in err[0] and "Traceback" not in err[0]
     assert (run / "record.jsonl").read_text() == record
+
+
+def test_cv_force_std_needs_a_steered_explorer():
+    """The tension's spread is taken along the pulled coordinate: without a pull the config
+    names score.measure (and with the bundled steered explorer it parses)."""
+    raw = _hexane_raw()
+    raw["score"]["measure"] = "cv_force_std"
+    assert parse_learn_config(raw, source="h.yaml").score.measure == "cv_force_std"
+    raw["explore"]["kind"] = "md"
+    del raw["explore"]["protocol"]["steered"]
+    raw["assess"] = {"members": False, "molecules": [], "architectures": []}
+    with pytest.raises(LearnConfigError, match=r"score\.measure: cv_force_std .* not steered"):
+        parse_learn_config(raw, source="h.yaml")

@@ -11,7 +11,7 @@ from ase.calculators.emt import EMT
 
 from potlab.md.protocol import parse_protocol
 from potlab.md.runner import run_md
-from potlab.md.steered import SteeredSpring, activation_energy
+from potlab.md.steered import SteeredSpring, activation_energy, separation, tension
 
 
 def chain(n=4):
@@ -63,3 +63,34 @@ def test_group_spring_forces_are_minus_gradient():
         assert f[i, c] == pytest.approx(fd, abs=1e-5)
     assert spring.anchor_A() == pytest.approx(8.5)
     assert activation_energy([0.0, 1.0, 3.0, 2.0]) == 3.0
+
+
+@pytest.mark.parametrize("group_a, group_b, spacing", [([0], [4], 2.9), ([0, 1], [3, 4], 2.9),
+                                                       ([0], [4], 2.2)])
+def test_tension_is_the_energy_slope_of_pulling_the_groups_apart(group_a, group_b, spacing):
+    """The tension a potential holds against is the mean of dE/d(shift) when either group is
+    moved rigidly away from the other along the line between their centres (EMT, many-body):
+    positive for a stretched Cu chain, negative for a compressed one."""
+    atoms = Atoms("Cu5", positions=[[spacing * i, 0.15 * (i % 2), 0.05 * i] for i in range(5)])
+    atoms.center(vacuum=6.0)
+    atoms.calc = EMT()
+    forces = atoms.get_forces()
+    d = separation(atoms, group_a, group_b)
+    u = d / np.linalg.norm(d)
+    h = 1e-4
+
+    def energy_moved(group, step):
+        moved = atoms.copy()
+        moved.positions[group] += step * u
+        moved.calc = EMT()
+        return moved.get_potential_energy()
+
+    slope_b = (energy_moved(group_b, h) - energy_moved(group_b, -h)) / (2 * h)
+    slope_a = (energy_moved(group_a, -h) - energy_moved(group_a, h)) / (2 * h)
+    expected = (slope_a + slope_b) / 2
+    got = tension(atoms, forces, group_a, group_b)
+    assert got == pytest.approx(expected, abs=1e-6)
+    assert (got > 0) == (spacing > 2.6)  # EMT copper's nearest neighbours sit at 2.55 A
+    # one value per model for stacked forces
+    both = tension(atoms, np.stack([forces, 2 * forces]), group_a, group_b)
+    assert both == pytest.approx([expected, 2 * expected], abs=2e-6)

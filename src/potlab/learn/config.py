@@ -11,7 +11,7 @@ Sections (units: fs, K, A, eV, kcal/mol where the name says so)::
     reference_run: {enabled: true, label_every: 10}  # the explorer's protocol with the reference
     train: {model: ..., training: ..., committee: {size: 3, split: inherited}}  # potlab train
     explore: {kind: steered, protocol: {...}}        # a potlab.md protocol
-    score: {measure: energy_std}
+    score: {measure: energy_std}           # or max/mean_forces_var, cv_force_std (steered)
     select: {threshold: {kind: calibrated, first_steps: 1000, n_sigma: 3}, ...}
     augment: {copies: 2, amplitude_A: 0.05}
     measure: {repeats: 64}                 # pulls a side for the barrier (default: explorer's)
@@ -263,6 +263,10 @@ class LearnConfig(StrictModel):
             raise ValueError(str(err)) from None
         if self.explore.kind == "steered" and p.steered is None:
             raise ValueError("explore.protocol: a steered explorer needs a 'steered' section")
+        if self.score.measure == "cv_force_std" and self.explore.kind != "steered":
+            raise ValueError("score.measure: cv_force_std is the spread of the tension along "
+                             f"a pulled coordinate; explore.kind is {self.explore.kind!r}, "
+                             "not steered")
         if (self.assess.molecules or self.assess.members) and self.explore.kind != "steered":
             raise ValueError("assess: members and molecules compare barriers; they need a "
                              "steered explorer")

@@ -274,7 +274,9 @@ class LearningLoop:
         d = iter_dir(self.out, i)
         tr = self.record.get(i, "train")
         exp = self._exploration(i)
-        s = score_frames(tr["committee"], exp.frames, workers=self.cfg.score.workers)
+        st = self.cfg.protocol().steered if self.cfg.explore.kind == "steered" else None
+        s = score_frames(tr["committee"], exp.frames, workers=self.cfg.score.workers,
+                         groups=None if st is None else (st.group_a, st.group_b))
         broken = broken_bonds(exp.frames, self.start_structure(), self.cfg.explore.break_factor)
         aug = self.cfg.augment
         fused = fused_frames(exp.frames, self.cfg.select.min_distance_fraction,

@@ -15,10 +15,11 @@ from potlab.atomic import atomic_open
 from potlab.learn.selectors import Pool
 
 COLUMNS = ("frame", "run", "step", "cv_A", "energy_mean_eV", "energy_std_eV",
-           "max_forces_var_eV2_A2", "mean_forces_var_eV2_A2", "broken", "fused", "hash")
+           "max_forces_var_eV2_A2", "mean_forces_var_eV2_A2", "cv_force_std_eV_A", "broken",
+           "fused", "hash")
 #: the column of each ``score.measure``
 MEASURE_COLUMN = {"energy_std": "energy_std_eV", "max_forces_var": "max_forces_var_eV2_A2",
-                  "mean_forces_var": "mean_forces_var_eV2_A2"}
+                  "mean_forces_var": "mean_forces_var_eV2_A2", "cv_force_std": "cv_force_std_eV_A"}
 
 
 def score_rows(exp, scores, broken: np.ndarray, fused: np.ndarray,
@@ -32,6 +33,7 @@ def score_rows(exp, scores, broken: np.ndarray, fused: np.ndarray,
              "energy_std_eV": float(scores.energy_std[k]),
              "max_forces_var_eV2_A2": float(scores.max_forces_var[k]),
              "mean_forces_var_eV2_A2": float(scores.mean_forces_var[k]),
+             "cv_force_std_eV_A": float(scores.cv_force_std[k]),
              "broken": int(broken[k]), "fused": int(fused[k]), "hash": hashes[k]}
             for k in range(n)]
 

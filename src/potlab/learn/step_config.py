@@ -14,10 +14,13 @@ from potlab.strict import StrictModel
 
 class ScoreSpec(StrictModel):
     """Which committee uncertainty selection uses: ``energy_std`` (eV, seed 002),
-    ``max_forces_var`` or ``mean_forces_var`` (eV^2/A^2, seed 003 uses the max), and on how
-    many processes the frames are scored."""
+    ``max_forces_var`` or ``mean_forces_var`` (eV^2/A^2, seed 003 uses the max), or, with a
+    steered explorer, ``cv_force_std`` (eV/A: the spread of the members' tension along the
+    pulled coordinate, the force whose integral is the barrier), and on how many processes
+    the frames are scored."""
 
-    measure: Literal["energy_std", "max_forces_var", "mean_forces_var"] = "energy_std"
+    measure: Literal["energy_std", "max_forces_var", "mean_forces_var",
+                     "cv_force_std"] = "energy_std"
     #: local processes that score the frames side by side, one thread each (the scores
     #: are the same number for number as one process's; a worker count, so it may change
     #: on a run under way)

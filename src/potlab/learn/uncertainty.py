@@ -2,8 +2,11 @@
 
 For each frame: the standard deviation of the members' total energies (eV, seed 002's UQ),
 the per-atom force variance ``var_i = (1/N) sum_m |F_m,i - mean_m F_m,i|^2`` (eV^2/A^2),
-its maximum (seed 003's criterion) and its mean over atoms, and the members' mean energy
-(eV, what the similarity screen compares).
+its maximum (seed 003's criterion) and its mean over atoms, the members' mean energy
+(eV, what the similarity screen compares) and, for a steered explorer, the standard deviation
+of the members' tension along the pulled coordinate (eV/A, :func:`potlab.md.steered.tension`:
+the force the spring holds against, whose integral over the pull is the work a barrier is
+read from; energy spread says little about it where a bond is about to break).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from itertools import pairwise
 import numpy as np
 from ase import Atoms
 
-MEASURES = ("energy_std", "max_forces_var", "mean_forces_var")
+MEASURES = ("energy_std", "max_forces_var", "mean_forces_var", "cv_force_std")
 
 
 @dataclass
@@ -26,6 +29,7 @@ class FrameScores:
     max_forces_var: np.ndarray  # eV^2/A^2
     mean_forces_var: np.ndarray  # eV^2/A^2
     energy_mean: np.ndarray  # eV
+    cv_force_std: np.ndarray  # eV/A; NaN without pulled groups
 
     def measure(self, name: str) -> np.ndarray:
         if name not in MEASURES:
@@ -33,13 +37,16 @@ class FrameScores:
         return getattr(self, name)
 
 
-def committee_scores(committee, frames: Sequence[Atoms], batch_size: int = 16) -> FrameScores:
-    """Evaluate ``committee`` (a :class:`potlab.potential.Committee`) on ``frames``."""
+def committee_scores(committee, frames: Sequence[Atoms], batch_size: int = 16,
+                     groups: tuple[Sequence[int], Sequence[int]] | None = None) -> FrameScores:
+    """Evaluate ``committee`` (a :class:`potlab.potential.Committee`) on ``frames``;
+    ``groups``: a steered explorer's (group_a, group_b), for ``cv_force_std``."""
     import torch
 
     from potlab.graph import build_graph
+    from potlab.md.steered import tension
 
-    e_std, f_max, f_mean, e_mean = [], [], [], []
+    e_std, f_max, f_mean, e_mean, t_std = [], [], [], [], []
     frames = list(frames)
     device = committee.e0_table.device
     for k in range(0, len(frames), batch_size):
@@ -58,11 +65,15 @@ def committee_scores(committee, frames: Sequence[Atoms], batch_size: int = 16) -
             e_mean.append(energy[:, j].mean())
             f_max.append(v.max())
             f_mean.append(v.mean())
-    return FrameScores(np.array(e_std), np.array(f_max), np.array(f_mean), np.array(e_mean))
+            t_std.append(np.nan if groups is None else
+                         tension(a, forces[:, start - len(a):start], *groups).std())
+    return FrameScores(np.array(e_std), np.array(f_max), np.array(f_mean), np.array(e_mean),
+                       np.array(t_std))
 
 
 def score_frames(committee_path: str, frames: Sequence[Atoms], *, workers: int = 1,
-                 batch_size: int = 16) -> FrameScores:
+                 batch_size: int = 16,
+                 groups: tuple[Sequence[int], Sequence[int]] | None = None) -> FrameScores:
     """:func:`committee_scores` of the committee saved at ``committee_path`` on ``frames``,
     on ``workers`` local processes of one thread each. The frames are cut into contiguous
     parts at whole batches of ``batch_size``, so every batch is the one a single process
@@ -73,7 +84,7 @@ def score_frames(committee_path: str, frames: Sequence[Atoms], *, workers: int =
     n_batches = -(-len(frames) // batch_size)
     parts = max(1, min(int(workers), n_batches))
     edges = [batch_size * (n_batches * k // parts) for k in range(parts + 1)]
-    jobs = [(str(committee_path), frames[a:b], batch_size) for a, b in pairwise(edges)]
+    jobs = [(str(committee_path), frames[a:b], batch_size, groups) for a, b in pairwise(edges)]
     scores = run_jobs(_score_part, jobs, workers=parts, desc="score",
                       worker_env={"OMP_NUM_THREADS": "1"})
     if len(scores) == 1:
@@ -82,19 +93,19 @@ def score_frames(committee_path: str, frames: Sequence[Atoms], *, workers: int =
                          for f in fields(FrameScores)))
 
 
-def _score_part(job: tuple[str, list[Atoms], int]) -> FrameScores:
+def _score_part(job: tuple[str, list[Atoms], int, tuple | None]) -> FrameScores:
     """One part of :func:`score_frames` (module level: picklable)."""
     from threadpoolctl import threadpool_limits
 
     from potlab.potential.loading import load_committee
 
-    path, frames, batch_size = job
+    path, frames, batch_size, groups = job
     with threadpool_limits(1):
         import torch
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return committee_scores(load_committee(path, group=False), frames, batch_size)
+            return committee_scores(load_committee(path, group=False), frames, batch_size, groups)
         finally:
             torch.set_num_threads(threads)  # a part run in the caller's process leaves it as it was

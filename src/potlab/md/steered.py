@@ -25,6 +25,32 @@ STEERED_COLUMNS = ("step", "time_ps", "anchor_A", "spring_length_A", "spring_for
                    "work_eV")
 
 
+def separation(atoms: Atoms, group_a: Sequence[int], group_b: Sequence[int]) -> np.ndarray:
+    """Vector (A) from the mass-weighted centre of ``group_a`` to that of ``group_b``
+    (minimum image in periodic cells): the spring's collective variable is its length."""
+    a, b = np.asarray(group_a, dtype=int), np.asarray(group_b, dtype=int)
+    m = atoms.get_masses()
+    d = m[b] @ atoms.positions[b] / m[b].sum() - m[a] @ atoms.positions[a] / m[a].sum()
+    if atoms.pbc.any():
+        d = find_mic(d[None], atoms.cell, atoms.pbc)[0][0]
+    return d
+
+
+def tension(atoms: Atoms, forces: np.ndarray, group_a: Sequence[int],
+            group_b: Sequence[int]) -> np.ndarray:
+    """The force (eV/A) with which a potential pulls the two groups together along the line
+    between their centres: ``((F_a - F_b) . u) / 2``, ``F_a`` the sum of ``forces`` over
+    ``group_a``, ``u`` the unit vector from a's centre to b's. It is what the spring holds
+    against when the pull is slow (the spring force ``f`` at equilibrium), positive when the
+    chain between them is stretched. ``forces``: [n_atoms, 3], or [n_models, n_atoms, 3]
+    for one value per model."""
+    d = separation(atoms, group_a, group_b)
+    u = d / np.linalg.norm(d)
+    f = np.asarray(forces, dtype=float)
+    pull = f[..., list(group_a), :].sum(axis=-2) - f[..., list(group_b), :].sum(axis=-2)
+    return pull @ u / 2
+
+
 class SteeredSpring(Calculator):
     """Wrap ``base`` with a moving harmonic spring between ``group_a`` and ``group_b``.
 
@@ -60,13 +86,7 @@ class SteeredSpring(Calculator):
 
     def separation(self, atoms: Atoms) -> np.ndarray:
         """Vector (A) from the centre of group_a to the centre of group_b."""
-        m = atoms.get_masses()
-        ca = m[self.group_a] @ atoms.positions[self.group_a] / m[self.group_a].sum()
-        cb = m[self.group_b] @ atoms.positions[self.group_b] / m[self.group_b].sum()
-        d = cb - ca
-        if atoms.pbc.any():
-            d = find_mic(d[None], atoms.cell, atoms.pbc)[0][0]
-        return d
+        return separation(atoms, self.group_a, self.group_b)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
