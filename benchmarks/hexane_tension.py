@@ -106,8 +106,8 @@ def barrier_errors(pulls: list[Path], seeds: int) -> dict[str, tuple[float, floa
 
 def selection_bins(run_dir: Path, iteration: int, bonds) -> list[dict]:
     """Iteration ``iteration``'s scored explorer frames per bin of their longest bond."""
-    import ase.io
     import numpy as np
+    from hexane_selection import explorer_bond_lengths
 
     from potlab.learn.scores import MEASURE_COLUMN
 
@@ -117,16 +117,12 @@ def selection_bins(run_dir: Path, iteration: int, bonds) -> list[dict]:
     scores = list(csv.DictReader((it / "scores.csv").open()))
     chosen = json.loads((it / "selected.json").read_text())
     picked = set(chosen["selected"])
-    length = {}
-    for r in sorted({int(row["run"]) for row in scores}):
-        runs = sorted((it / "explore").glob(f"*_r{r}"))
-        frames = ase.io.read(runs[0] / "trajectory.extxyz", ":")
-        length[r] = {int(a.info["step"]): x[0] for a, x in zip(frames, longest_bond(frames, bonds))}
+    length = explorer_bond_lengths(it, {int(row["run"]) for row in scores}, bonds)
     rows = []
     for lo, hi in itertools.pairwise((0.0, *BINS[1:], 99.0)):
         values, n_sel = [], 0
         for k, row in enumerate(scores):
-            if lo <= length[int(row["run"])][int(row["step"])] < hi:
+            if lo <= length[(int(row["run"]), int(row["step"]))] < hi:
                 values.append(float(row[column]))
                 n_sel += k in picked
         v = np.array(values)

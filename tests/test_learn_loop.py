@@ -220,9 +220,12 @@ def test_cli_status(uninterrupted, capsys):
     assert main(["learn", "status", str(out), "--json"]) == 0
     st = json.loads(capsys.readouterr().out)
     assert [r["iteration"] for r in st["iterations"]] == [0, 1]
+    # the default measure; the last committee is judged, not scored
+    assert [r["measure"] for r in st["iterations"]] == ["energy_std", None]
     assert main(["learn", "status", str(out)]) == 0
     text = capsys.readouterr().out
     assert "finished: max_iterations (2) reached" in text
+    assert text.splitlines()[0].endswith("; thresh: energy_std (eV)")  # the column's unit
 
 
 @pytest.mark.parametrize("where", ["labelling", "training"])

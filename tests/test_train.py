@@ -308,6 +308,22 @@ def test_an_internal_bug_keeps_its_traceback(monkeypatch, capsys):
         main(["models"])
 
 
+def test_output_into_a_closed_pipe_ends_quietly():
+    """``potlab models | head -0``: the reader is gone before potlab writes; the command
+    ends with exit 1 and no traceback (Python's own default is a BrokenPipeError traceback
+    and a second one at interpreter exit)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from potlab.cli import main; sys.exit(main(['models']))"
+    p = subprocess.Popen([sys.executable, "-c", code],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # before the child has imported potlab, let alone printed
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 1, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 # --- what the trainer does, each checked against an independent expectation ---------
 
 

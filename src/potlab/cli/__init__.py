@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 import warnings
@@ -170,11 +171,17 @@ def _add_command_modules(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``potlab`` command. Bad input (see :func:`input_error_message`) exits 2 with
     one line naming the file, frame, key or field; ``-v`` adds its traceback. Any other
-    exception is a bug in potlab and propagates with its traceback."""
+    exception is a bug in potlab and propagates with its traceback. Output into a pipe whose
+    reader has gone (``potlab learn status DIR | head``) ends the command quietly (exit 1)."""
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `potlab ... | head`: the reader has gone, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as err:
         message = input_error_message(err)
         if message is None:

@@ -52,6 +52,8 @@ def learn_status(run_dir: str | Path) -> dict[str, Any]:
             "test_forces_mae_mev_per_a": ms.get("test_forces_mae_mev_per_a"),
             "members_error_kcal_mol": mb.get("error_kcal_mol"),
             "members_spread_kcal_mol": mb.get("spread_kcal_mol"),
+            # the uncertainty selected on (the threshold's unit: potlab.learn.uncertainty.UNITS)
+            "measure": sc.get("measure"),
             "frames_scored": sc.get("frames_scored"), "threshold": se.get("threshold"),
             "mu": se.get("mu"), "sigma": se.get("sigma"), "selected": se.get("n_selected"),
             "augmented": au.get("augmented"), "labelled": la.get("labelled"),
@@ -117,8 +119,12 @@ def _broke_note(r: dict[str, Any]) -> str:
 def status_table(status: dict[str, Any]) -> str:
     """The status as a text table (what the CLI prints)."""
     ref = status["setup"].get("reference_run") or {}
+    from potlab.learn.uncertainty import UNITS
+
+    measure = next((r["measure"] for r in status["iterations"] if r.get("measure")), None)
     lines = [(f"{status['dir']}: reference value "
-              f"{_fmt(ref.get('value_eV'), '.4f')} eV, {ref.get('test_frames', 0)} test frames")]
+              f"{_fmt(ref.get('value_eV'), '.4f')} eV, {ref.get('test_frames', 0)} test frames"
+              + (f"; thresh: {measure} ({UNITS[measure]})" if measure in UNITS else ""))]
     head = (f"{'iter':>4}{'data':>7}{'added':>7}{'total':>7}{'thresh':>10}{'scored':>8}"
             f"{'select':>7}{'augm':>6}{'failed':>7}{'tracked eV':>12}{'err kcal/mol':>14}"
             f"{'F MAE test':>11}{'spread kcal':>12}{'ref channel':>12}")
