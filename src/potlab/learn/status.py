@@ -118,9 +118,9 @@ def _broke_note(r: dict[str, Any]) -> str:
 
 def status_table(status: dict[str, Any]) -> str:
     """The status as a text table (what the CLI prints)."""
-    ref = status["setup"].get("reference_run") or {}
     from potlab.learn.uncertainty import UNITS
 
+    ref = status["setup"].get("reference_run") or {}
     measure = next((r["measure"] for r in status["iterations"] if r.get("measure")), None)
     lines = [(f"{status['dir']}: reference value "
               f"{_fmt(ref.get('value_eV'), '.4f')} eV, {ref.get('test_frames', 0)} test frames"
