@@ -27,6 +27,8 @@ side by side, as in seed 002 Fig. 5:
                      stop)
     ani5_cvforce     ani5_batched16_11 selecting by the committee's spread of the tension
                      along the pulled coordinate (score.measure cv_force_std), not energy
+                     (2026-12-07: converged at committees 8-10, +0.75, -0.37, -0.10
+                     kcal/mol, 3188 labels, 2.47 h; 11-12 min an iteration alone)
     ani5_measure64   ani3_batched16_11 with 5 members, the barrier measured with 64 pulls a
                      side (measure.repeats: the explorer's 16 and 48 more; only the 16 are
                      scored), every 64th reference frame in the test set. Estimate from
