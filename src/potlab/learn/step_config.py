@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from potlab.learn.uncertainty import MEASURES
 from potlab.strict import StrictModel
 
 
@@ -19,8 +20,7 @@ class ScoreSpec(StrictModel):
     pulled coordinate, the force whose integral is the barrier), and on how many processes
     the frames are scored."""
 
-    measure: Literal["energy_std", "max_forces_var", "mean_forces_var",
-                     "cv_force_std"] = "energy_std"
+    measure: Literal[MEASURES] = "energy_std"  # potlab.learn.uncertainty.UNITS
     #: local processes that score the frames side by side, one thread each (the scores
     #: are the same number for number as one process's; a worker count, so it may change
     #: on a run under way)

@@ -18,10 +18,10 @@ from itertools import pairwise
 import numpy as np
 from ase import Atoms
 
-MEASURES = ("energy_std", "max_forces_var", "mean_forces_var", "cv_force_std")
-#: the unit of each measure (and of a threshold on it)
+#: the measures and the unit of each (and of a threshold on it)
 UNITS = {"energy_std": "eV", "max_forces_var": "eV^2/A^2", "mean_forces_var": "eV^2/A^2",
          "cv_force_std": "eV/A"}
+MEASURES = tuple(UNITS)
 
 
 @dataclass
